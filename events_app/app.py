@@ -1,0 +1,168 @@
+"""The one place where the application is wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
+from litestar.response import Template
+from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.template.config import TemplateConfig
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from events_app import deps
+from events_app.db.engine import make_sqlalchemy_config
+from events_app.domain.events.controllers import EventPages, EventsApi
+from events_app.domain.registrations.controllers import RegistrationPages, RegistrationsApi
+from events_app.domain.registrations.notifications import RegistrationMailComposer
+from events_app.domain.system.controllers import SystemController
+from events_app.lib.i18n import gettext
+from events_app.lib.mail import make_transport
+from events_app.lib.outbox import OutboxWorker, RetryPolicy
+from events_app.lib.templating import make_environment
+from events_app.lib.web import LocaleMiddleware
+from events_app.settings import PROJECT_ROOT, Settings, get_settings
+
+logger = logging.getLogger(__name__)
+MAX_REQUEST_BODY_BYTES = 1024 * 1024
+
+
+def make_worker(
+    settings: Settings, session_maker: async_sessionmaker[AsyncSession], name: str | None = None
+) -> OutboxWorker:
+    return OutboxWorker(
+        session_maker,
+        RegistrationMailComposer(settings, make_environment()),
+        lambda: make_transport(settings),
+        RetryPolicy(
+            base_seconds=settings.outbox_retry_base_seconds,
+            max_attempts=settings.outbox_max_attempts,
+            lease_seconds=settings.outbox_lease_seconds,
+        ),
+        batch_size=settings.outbox_batch_size,
+        poll_seconds=settings.outbox_poll_seconds,
+        name=name,
+    )
+
+
+def _is_api(request: Request) -> bool:  # type: ignore[type-arg]
+    return request.url.path.startswith("/api/") or request.url.path == "/health"
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:  # type: ignore[type-arg]
+    if _is_api(request):
+        return Response({"detail": exc.detail, "code": "error", "errors": []}, status_code=exc.status_code)
+    return Template(
+        "errors/error.html",
+        context={"status": exc.status_code, "detail": exc.detail},
+        status_code=exc.status_code,
+    )
+
+
+def _not_found(request: Request, exc: NotFoundException) -> Response:  # type: ignore[type-arg]
+    detail = exc.detail if exc.detail and exc.detail != "Not Found" else gettext("This page does not exist.")
+    return _http_error(request, NotFoundException(detail))
+
+
+def _validation_error(request: Request, exc: ValidationException) -> Response:  # type: ignore[type-arg]
+    """Malformed API bodies answer 422 with field errors, like our own validation does."""
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict):
+            key = str(item.get("key") or item.get("source") or "body")
+            errors.append({"field": key, "message": str(item.get("message", ""))})
+    body = {"detail": gettext("Some fields are not valid."), "code": "invalid", "errors": errors}
+    if _is_api(request):
+        return Response(body, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
+    return Template(
+        "errors/error.html",
+        context={"status": 400, "detail": gettext("The form could not be read.")},
+        status_code=400,
+    )
+
+
+def _server_error(request: Request, exc: Exception) -> Response:  # type: ignore[type-arg]
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _http_error(
+        request,
+        HTTPException(
+            status_code=HTTP_500_INTERNAL_SERVER_ERROR, detail=gettext("Something went wrong on our side.")
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    sqlalchemy_config = make_sqlalchemy_config(settings)
+
+    @asynccontextmanager
+    async def outbox_worker(app: Litestar) -> AsyncIterator[None]:
+        if not settings.run_worker_in_app:
+            yield
+            return
+        stop = asyncio.Event()
+        worker = make_worker(settings, sqlalchemy_config.create_session_maker())
+        task = asyncio.create_task(worker.run_forever(stop), name="outbox-worker")
+        app.state.outbox_worker = worker
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=30)
+
+    return Litestar(
+        route_handlers=[
+            EventPages,
+            EventsApi,
+            RegistrationPages,
+            RegistrationsApi,
+            SystemController,
+            create_static_files_router(
+                path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False
+            ),
+        ],
+        plugins=[SQLAlchemyPlugin(config=sqlalchemy_config)],
+        dependencies={
+            "settings": Provide(deps.provide_settings, sync_to_thread=False),
+            "event_service": Provide(deps.provide_event_service),
+            "registration_service": Provide(deps.provide_registration_service),
+            "viewer_zone": Provide(deps.provide_viewer_zone, sync_to_thread=False),
+        },
+        middleware=[LocaleMiddleware(settings.default_language, settings.serves_https)],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_secure=settings.serves_https,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            exclude=["/api/"],
+        ),
+        template_config=TemplateConfig(instance=JinjaTemplateEngine.from_environment(make_environment())),
+        openapi_config=OpenAPIConfig(
+            title="events_app API",
+            version="0.1.0",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
+        ),
+        exception_handlers={
+            NotFoundException: _not_found,
+            ValidationException: _validation_error,
+            HTTPException: _http_error,
+            HTTP_500_INTERNAL_SERVER_ERROR: _server_error,
+        },
+        lifespan=[outbox_worker],
+        request_max_body_size=MAX_REQUEST_BODY_BYTES,
+        state=State({"settings": settings}),
+        debug=settings.debug,
+    )

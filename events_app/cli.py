@@ -1,0 +1,88 @@
+"""``events-app``: serve, migrate, seed and run the outbox worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import click
+import uvicorn
+
+from events_app.app import make_worker
+from events_app.db import migrate
+from events_app.db.engine import make_sqlalchemy_config
+from events_app.domain.events.demo import seed_demo
+from events_app.settings import get_settings
+
+
+@click.group()
+def main() -> None:
+    """events_app: event and webinar registration."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Web processes (uvicorn workers).")
+def run(host: str, port: int, workers: int) -> None:
+    """Serve the web app (with an in-process outbox worker unless EVENTS_RUN_WORKER_IN_APP=false)."""
+    uvicorn.run(
+        "events_app.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Apply all migrations."""
+    migrate.upgrade(get_settings().database_url)
+    click.echo("database is at the latest migration")
+
+
+@main.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create the three demo events (safe to run again)."""
+
+    async def _seed() -> list[str]:
+        config = make_sqlalchemy_config(get_settings())
+        async with config.get_session() as session:
+            created = await seed_demo(session)
+        await config.get_engine().dispose()
+        return created
+
+    created = asyncio.run(_seed())
+    click.echo(f"demo events created: {', '.join(created) if created else 'none (already there)'}")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Deliver what is due, then exit.")
+def worker(once: bool) -> None:
+    """Run the outbox worker alone (for extra workers beside the web processes)."""
+
+    async def _work() -> None:
+        settings = get_settings()
+        config = make_sqlalchemy_config(settings)
+        outbox_worker = make_worker(settings, config.create_session_maker())
+        if once:
+            await outbox_worker.drain()
+        else:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            await outbox_worker.run_forever(stop)
+        await config.get_engine().dispose()
+
+    asyncio.run(_work())

@@ -1,0 +1,201 @@
+"""How an event is shown: the page, the email and the API read these, never the model's raw fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from events_app.db.models import Event, EventKind
+from events_app.domain.events.services import RegistrationState, registration_state
+from events_app.lib.countries import country_name
+from events_app.lib.i18n import (
+    N_,
+    current_language,
+    format_datetime_in_zone,
+    format_time_in_zone,
+    gettext,
+    language_name,
+    zone_label,
+)
+
+KIND_LABELS = {
+    EventKind.IN_PERSON: N_("In person"),
+    EventKind.ONLINE: N_("Online"),
+    EventKind.HYBRID: N_("Hybrid (in person and online)"),
+}
+
+STATE_MESSAGES = {
+    RegistrationState.OPEN: N_("Registration is open."),
+    RegistrationState.NOT_YET_OPEN: N_("Registration has not opened yet."),
+    RegistrationState.CLOSED: N_("Registration is closed."),
+    RegistrationState.FULL: N_("This event is full: no seats are left."),
+    RegistrationState.CANCELLED: N_("This event has been cancelled."),
+    RegistrationState.NOT_PUBLISHED: N_("This event is not open for registration."),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """An event's time in its own zone, and in the viewer's when that differs."""
+
+    starts_iso: str
+    ends_iso: str
+    zone_name: str
+    event_text: str
+    event_zone: str
+    viewer_text: str | None
+    viewer_zone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    slug: str
+    kind: EventKind
+    kind_label: str
+    title: str
+    summary: str
+    description: str
+    fallback_language_name: str | None
+    when: When
+    venue_line: str
+    venue_city_country: str
+    is_online: bool
+    has_venue: bool
+    capacity: int | None
+    seats_left: int | None
+    state: RegistrationState
+    state_message: str
+    contact_email: str
+    is_cancelled: bool
+
+
+def valid_zone(name: str | None) -> str | None:
+    if not name or len(name) > 64:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+def describe_when(event: Event, viewer_zone: str | None = None) -> When:
+    start, end = event.starts_at, event.ends_at
+    same_day = (
+        start.astimezone(ZoneInfo(event.timezone)).date() == end.astimezone(ZoneInfo(event.timezone)).date()
+    )
+    end_text = (
+        format_time_in_zone(end, event.timezone) if same_day else format_datetime_in_zone(end, event.timezone)
+    )
+    event_text = f"{format_datetime_in_zone(start, event.timezone)} – {end_text}"
+    viewer_text = None
+    viewer_label = None
+    zone = valid_zone(viewer_zone)
+    if zone and _offset(start, zone) != _offset(start, event.timezone):
+        viewer_text = f"{format_datetime_in_zone(start, zone)} – {format_time_in_zone(end, zone)}"
+        viewer_label = zone_label(start, zone)
+    return When(
+        starts_iso=start.isoformat(),
+        ends_iso=end.isoformat(),
+        zone_name=event.timezone,
+        event_text=event_text,
+        event_zone=zone_label(start, event.timezone),
+        viewer_text=viewer_text,
+        viewer_zone=viewer_label,
+    )
+
+
+def _offset(instant: datetime, zone: str) -> object:
+    return instant.astimezone(ZoneInfo(zone)).utcoffset()
+
+
+def present_event(event: Event, viewer_zone: str | None = None, now: datetime | None = None) -> EventView:
+    language = current_language()
+    state = registration_state(event, now)
+    used_language = event.text_language("title", language)
+    venue_parts = [part for part in (event.venue_name, event.venue_address) if part]
+    city_parts = [event.venue_city, country_name(event.venue_country) if event.venue_country else ""]
+    return EventView(
+        slug=event.slug,
+        kind=event.kind,
+        kind_label=gettext(KIND_LABELS[event.kind]),
+        title=event.text("title", language),
+        summary=event.text("summary", language),
+        description=event.text("description", language),
+        fallback_language_name=language_name(used_language) if used_language != language else None,
+        when=describe_when(event, viewer_zone),
+        venue_line=", ".join(venue_parts),
+        venue_city_country=", ".join(part for part in city_parts if part),
+        is_online=event.kind.is_online,
+        has_venue=event.kind.has_venue,
+        capacity=event.capacity,
+        seats_left=event.seats_left,
+        state=state,
+        state_message=gettext(STATE_MESSAGES[state]),
+        contact_email=event.contact_email,
+        is_cancelled=state is RegistrationState.CANCELLED,
+    )
+
+
+def location_text(event: Event) -> str:
+    """LOCATION for calendars: the venue, or "Online" (translated)."""
+    if event.kind is EventKind.ONLINE:
+        return gettext("Online")
+    parts = [event.venue_name, event.venue_address, event.venue_city]
+    if event.venue_country:
+        parts.append(country_name(event.venue_country))
+    return ", ".join(part for part in parts if part)
+
+
+class EventOut(msgspec.Struct):
+    """An event in the public JSON API (no join link: that is only for confirmed registrants)."""
+
+    slug: str
+    kind: str
+    status: str
+    title: str
+    summary: str
+    description: str
+    language: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    venue_name: str
+    venue_address: str
+    venue_city: str
+    venue_country: str
+    capacity: int | None
+    seats_left: int | None
+    registration_state: str
+    registration_opens_at: datetime | None
+    registration_closes_at: datetime | None
+    url: str
+
+
+def event_out(event: Event, base_url: str, now: datetime | None = None) -> EventOut:
+    language = current_language()
+    return EventOut(
+        slug=event.slug,
+        kind=event.kind.value,
+        status=event.status.value,
+        title=event.text("title", language),
+        summary=event.text("summary", language),
+        description=event.text("description", language),
+        language=event.text_language("title", language),
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        timezone=event.timezone,
+        venue_name=event.venue_name,
+        venue_address=event.venue_address,
+        venue_city=event.venue_city,
+        venue_country=event.venue_country,
+        capacity=event.capacity,
+        seats_left=event.seats_left,
+        registration_state=registration_state(event, now).value,
+        registration_opens_at=event.registration_opens_at,
+        registration_closes_at=event.registration_closes_at,
+        url=f"{base_url}/events/{event.slug}",
+    )

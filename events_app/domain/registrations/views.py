@@ -1,0 +1,115 @@
+"""What the registration pages and API answers are given to show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
+
+from events_app.db.models import Registration, RegistrationStatus, Sector
+from events_app.domain.events.schemas import EventView, present_event
+from events_app.domain.events.services import RegistrationState
+from events_app.domain.registrations.schemas import SECTOR_LABELS, RegistrationInvalid
+from events_app.domain.registrations.services import Outcome, RegistrationResult
+from events_app.lib.countries import country_choices, country_name
+from events_app.lib.i18n import LANGUAGE_NAMES, N_, SUPPORTED_LANGUAGES, gettext
+
+STATUS_LABELS = {
+    RegistrationStatus.CONFIRMED: N_("Confirmed"),
+    RegistrationStatus.PENDING_APPROVAL: N_("Pending approval"),
+    RegistrationStatus.WAITLISTED: N_("On the waiting list"),
+    RegistrationStatus.CANCELLED: N_("Cancelled"),
+    RegistrationStatus.REJECTED: N_("Not accepted"),
+}
+
+#: The order of fields on the form, used to link the error summary to the first broken field.
+FORM_FIELDS = ("full_name", "email", "country", "institution", "position", "sector", "language", "consent")
+
+
+def form_context(event: EventView, values: dict[str, str], errors: dict[str, str]) -> dict[str, Any]:
+    partners, others = country_choices()
+    return {
+        "event": event,
+        "values": values,
+        "errors": [(field, errors[field]) for field in FORM_FIELDS if field in errors],
+        "error_for": errors,
+        "partner_countries": partners,
+        "other_countries": others,
+        "sectors": [(sector.value, gettext(SECTOR_LABELS[sector])) for sector in Sector],
+        "languages": [(language, LANGUAGE_NAMES[language]) for language in SUPPORTED_LANGUAGES],
+        "form_message": None,
+    }
+
+
+def outcome_message(result: RegistrationResult) -> str:
+    if result.outcome is Outcome.FULL:
+        return gettext("Sorry, this event is full: all seats have been taken.")
+    if result.state is RegistrationState.NOT_YET_OPEN:
+        return gettext("Registration has not opened yet.")
+    return gettext("Registration for this event is closed.")
+
+
+def my_registration_context(
+    registration: Registration, token: str, viewer_zone: str | None
+) -> dict[str, Any]:
+    event = registration.event
+    confirmed = registration.status is RegistrationStatus.CONFIRMED
+    return {
+        "event": present_event(event, viewer_zone),
+        "registration": {
+            "full_name": registration.full_name,
+            "email": registration.email,
+            "institution": registration.institution,
+            "country": country_name(registration.country),
+            "status": registration.status.value,
+            "status_label": gettext(STATUS_LABELS[registration.status]),
+            "is_active": registration.is_active,
+            "is_confirmed": confirmed,
+        },
+        "join_url": event.join_url if confirmed and event.kind.is_online and event.join_url else None,
+        "ticket_url": f"/my/{token}/ticket.png",
+        "invite_url": f"/my/{token}/invite.ics",
+        "cancel_url": f"/my/{token}/cancel",
+        "manage_url": f"/my/{token}",
+    }
+
+
+class FieldErrorOut(msgspec.Struct):
+    field: str
+    message: str
+
+
+class ApiError(msgspec.Struct):
+    detail: str
+    code: str
+    errors: list[FieldErrorOut] = msgspec.field(default_factory=list)
+
+    @classmethod
+    def invalid(cls, invalid: RegistrationInvalid) -> ApiError:
+        errors = [FieldErrorOut(field=error.field, message=error.message) for error in invalid.errors]
+        return cls(detail=gettext("Some fields are not valid."), code="invalid", errors=errors)
+
+    @classmethod
+    def conflict(cls, result: RegistrationResult) -> ApiError:
+        code = (
+            "full" if result.outcome is Outcome.FULL else (result.state.value if result.state else "closed")
+        )
+        return cls(detail=outcome_message(result), code=code)
+
+    @classmethod
+    def response_spec(cls, description: str) -> ResponseSpec:
+        return ResponseSpec(data_container=cls, description=description)
+
+
+class RegistrationAccepted(msgspec.Struct):
+    """The same answer for a new registration and a repeated one: the email says which it was."""
+
+    detail: str
+    event: str
+
+    @classmethod
+    def for_slug(cls, slug: str) -> RegistrationAccepted:
+        return cls(
+            detail=gettext("Registration received. Check your email for your ticket and link."), event=slug
+        )

@@ -1,0 +1,344 @@
+"""iCalendar invitations (RFC 5545 / RFC 5546 iTIP) and feeds for events.
+
+Times are written in the event's own zone with a VTIMEZONE, so that clients show the event at the
+organiser's wall-clock time and move it correctly across DST changes. Where the zone follows a
+yearly rule (the usual "last Sunday of March" kind) the VTIMEZONE is written with RRULEs, the form
+Outlook needs: it misreads the RDATE lists that icalendar's own generator writes. Every rule is
+checked against zoneinfo for the next years before it is used; zones whose rule cannot be written
+that way fall back to icalendar's generator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from calendar import monthrange
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from functools import cache
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress, vText
+
+PRODID = "-//events_app//EN"
+
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "UCT", "Universal", "Zulu"})
+#: How many years after this one a yearly rule must match zoneinfo exactly.
+_YEARS_CHECKED = 10
+#: The back search for the first year a rule held stops here: nothing this app schedules is older.
+_OLDEST_YEAR = 2000
+#: Offset changes are searched by sampling a zone weekly, then bisecting to the second.
+_SAMPLE_SECONDS = 7 * 86400
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+#: C0 controls other than TAB and LF (CR is turned into LF first): not allowed in iCalendar text.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_NOT_IN_ADDRESS = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+class InviteMethod(StrEnum):
+    REQUEST = "REQUEST"
+    CANCEL = "CANCEL"
+    PUBLISH = "PUBLISH"
+
+
+@dataclass(frozen=True, slots=True)
+class InviteData:
+    uid: str
+    sequence: int
+    summary: str
+    description: str
+    location: str
+    starts_at: datetime
+    ends_at: datetime
+    timezone: str
+    organizer_email: str
+    organizer_name: str
+    attendee_email: str | None
+    attendee_name: str | None
+    url: str | None = None
+    cancelled: bool = False
+
+
+# --- text values ---------------------------------------------------------------------------------
+
+
+class _Text(vText):
+    """TEXT whose value is taken literally: plain vText turns a backslash-N into a line break."""
+
+    __slots__ = ()
+
+    def to_ical(self) -> bytes:
+        return b"\\\\N".join(vText(part).to_ical() for part in self.split("\\N"))
+
+
+def _clean(value: str) -> str:
+    return _CONTROLS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _text(value: str) -> _Text:
+    return _Text(_clean(value))
+
+
+def _checked_address(value: str, what: str) -> str:
+    if not value or _NOT_IN_ADDRESS.search(value):
+        raise ValueError(f"{what} must be non-empty and hold no whitespace or control characters")
+    return value
+
+
+# --- VTIMEZONE -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """A change of UTC offset, at the wall-clock time it happens (read in the old offset)."""
+
+    wall: datetime
+    offset_from: timedelta
+    offset_to: timedelta
+    name: str = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """A yearly change on the n-th (or, with week -1, the last) weekday of a month."""
+
+    month: int
+    weekday: int  # Monday is 0
+    week: int
+    at: time
+    offset_from: timedelta
+    offset_to: timedelta
+    name: str
+
+    def day_in(self, year: int) -> date:
+        if self.week > 0:
+            first = date(year, self.month, 1)
+            return first + timedelta(days=(self.weekday - first.weekday()) % 7 + 7 * (self.week - 1))
+        last = date(year, self.month, monthrange(year, self.month)[1])
+        return last - timedelta(days=(last.weekday() - self.weekday) % 7)
+
+    def change_in(self, year: int) -> _Change:
+        wall = datetime.combine(self.day_in(year), self.at)
+        return _Change(wall, self.offset_from, self.offset_to, self.name)
+
+
+def _offset_at(zone: ZoneInfo, timestamp: int) -> timedelta:
+    offset = datetime.fromtimestamp(timestamp, UTC).astimezone(zone).utcoffset()
+    assert offset is not None
+    return offset
+
+
+def _change_between(zone: ZoneInfo, before: int, after: int) -> _Change:
+    """Bisect to the first second with the new offset; `before` and `after` have different offsets."""
+    old = _offset_at(zone, before)
+    while after - before > 1:
+        middle = (before + after) // 2
+        if _offset_at(zone, middle) == old:
+            before = middle
+        else:
+            after = middle
+    instant = datetime.fromtimestamp(after, UTC)
+    name = instant.astimezone(zone).tzname() or ""
+    return _Change((instant + old).replace(tzinfo=None), old, _offset_at(zone, after), name)
+
+
+def _changes(zone: ZoneInfo, year: int) -> list[_Change]:
+    start = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(year + 1, 1, 1, tzinfo=UTC).timestamp())
+    samples = [*range(start, end, _SAMPLE_SECONDS), end]
+    return [
+        _change_between(zone, before, after)
+        for before, after in itertools.pairwise(samples)
+        if _offset_at(zone, before) != _offset_at(zone, after)
+    ]
+
+
+def _rule_candidates(change: _Change) -> list[_Rule]:
+    wall = change.wall
+    weeks = [(wall.day - 1) // 7 + 1] if wall.day <= 28 else []
+    if wall.day + 7 > monthrange(wall.year, wall.month)[1]:
+        weeks.append(-1)
+    offsets = (change.offset_from, change.offset_to)
+    return [_Rule(wall.month, wall.weekday(), week, wall.time(), *offsets, change.name) for week in weeks]
+
+
+def _follows(zone: ZoneInfo, rules: tuple[_Rule, ...], year: int) -> bool:
+    expected = sorted((rule.change_in(year) for rule in rules), key=lambda change: change.wall)
+    return _changes(zone, year) == expected
+
+
+def _yearly_rules(zone: ZoneInfo, year: int) -> tuple[_Rule, ...] | None:
+    """The zone's rules from `year` on, if nth-weekday RRULEs describe them (none for a fixed offset)."""
+    changes = _changes(zone, year)
+    if len(changes) not in (0, 2):
+        return None
+    for rules in itertools.product(*map(_rule_candidates, changes)):
+        if all(_follows(zone, rules, later) for later in range(year + 1, year + _YEARS_CHECKED + 1)):
+            return rules
+    return None
+
+
+def _first_year(zone: ZoneInfo, rules: tuple[_Rule, ...], year: int) -> int:
+    while year > _OLDEST_YEAR and _follows(zone, rules, year - 1):
+        year -= 1
+    return year
+
+
+def _observance(rule: _Rule, year: int) -> TimezoneStandard | TimezoneDaylight:
+    part = TimezoneDaylight() if rule.offset_to > rule.offset_from else TimezoneStandard()
+    part.DTSTART = rule.change_in(year).wall
+    part.TZOFFSETFROM = rule.offset_from
+    part.TZOFFSETTO = rule.offset_to
+    part.add("TZNAME", rule.name)
+    by_day = f"{rule.week}{_WEEKDAYS[rule.weekday]}"
+    part.add("RRULE", {"FREQ": "YEARLY", "BYMONTH": rule.month, "BYDAY": by_day})
+    return part
+
+
+def _fixed_observance(zone: ZoneInfo, year: int) -> TimezoneStandard:
+    local = datetime(year, 1, 1, tzinfo=zone)
+    offset = local.utcoffset()
+    assert offset is not None
+    part = TimezoneStandard()
+    part.DTSTART = local.replace(tzinfo=None)
+    part.TZOFFSETFROM = offset
+    part.TZOFFSETTO = offset
+    part.add("TZNAME", local.tzname() or "")
+    return part
+
+
+@cache
+def _cached_vtimezone(tzid: str) -> Timezone:
+    zone = ZoneInfo(tzid)
+    year = datetime.now(UTC).year
+    rules = _yearly_rules(zone, year)
+    if rules is None:
+        first, last = date(year - 2, 1, 1), date(year + _YEARS_CHECKED + 1, 1, 1)
+        return Timezone.from_tzid(tzid, first_date=first, last_date=last)
+    first_year = _first_year(zone, rules, year)
+    timezone = Timezone()
+    timezone.add("TZID", tzid)
+    for part in [_observance(rule, first_year) for rule in rules] or [_fixed_observance(zone, first_year)]:
+        timezone.add_component(part)
+    return timezone
+
+
+def vtimezone(tzid: str) -> Timezone:
+    """A VTIMEZONE for an IANA zone: built once per process, a fresh copy on every call."""
+    return _cached_vtimezone(tzid).copy(recursive=True)
+
+
+def _shared_vtimezone(tzid: str) -> Timezone:
+    """The cached VTIMEZONE itself, for calendars that are only serialized and never escape this module.
+
+    Adding a component to a calendar and serializing it leave the component as it was, so this skips
+    the copy, a quarter of the cost of an invite.
+    """
+    return _cached_vtimezone(tzid)
+
+
+# --- VEVENT / VCALENDAR --------------------------------------------------------------------------
+
+
+def _is_utc(tzid: str) -> bool:
+    return tzid in _UTC_ZONES
+
+
+def _local(instant: datetime, tzid: str) -> datetime:
+    if instant.utcoffset() is None:
+        raise ValueError("starts_at and ends_at must be timezone-aware")
+    return instant.astimezone(UTC if _is_utc(tzid) else ZoneInfo(tzid))
+
+
+def _check(invite: InviteData) -> None:
+    if invite.sequence < 0:
+        raise ValueError("sequence must be >= 0")
+    if _local(invite.ends_at, "UTC") <= _local(invite.starts_at, "UTC"):
+        raise ValueError("ends_at must be after starts_at")
+
+
+def _organizer(invite: InviteData) -> vCalAddress:
+    email = _checked_address(invite.organizer_email, "organizer_email")
+    return vCalAddress.new(email, cn=_clean(invite.organizer_name) or None)
+
+
+def _attendee(email: str, name: str | None) -> vCalAddress:
+    return vCalAddress.new(
+        _checked_address(email, "attendee_email"),
+        cn=_clean(name or "") or None,
+        role="REQ-PARTICIPANT",
+        partstat="NEEDS-ACTION",
+        rsvp=False,
+    )
+
+
+def _event(invite: InviteData, *, stamp: datetime, cancelled: bool, with_attendee: bool) -> Event:
+    _check(invite)
+    event = Event()
+    event.add("UID", _text(invite.uid))
+    event.add("SEQUENCE", invite.sequence)
+    event.add("DTSTAMP", stamp)
+    event.add("DTSTART", _local(invite.starts_at, invite.timezone))
+    event.add("DTEND", _local(invite.ends_at, invite.timezone))
+    event.add("SUMMARY", _text(invite.summary))
+    event.add("DESCRIPTION", _text(invite.description))
+    event.add("LOCATION", _text(invite.location))
+    event.add("STATUS", "CANCELLED" if cancelled else "CONFIRMED")
+    event.add("TRANSP", "OPAQUE")
+    event.add("ORGANIZER", _organizer(invite))
+    if with_attendee and invite.attendee_email is not None:
+        event.add("ATTENDEE", _attendee(invite.attendee_email, invite.attendee_name))
+    if invite.url:
+        event.add("URL", _checked_address(invite.url, "url"))
+    return event
+
+
+def _calendar(method: InviteMethod) -> Calendar:
+    calendar = Calendar()
+    calendar.add("PRODID", PRODID)
+    calendar.add("VERSION", "2.0")
+    calendar.add("CALSCALE", "GREGORIAN")
+    calendar.add("METHOD", method.value)
+    return calendar
+
+
+def _add_timezones(calendar: Calendar, tzids: Iterable[str]) -> None:
+    for tzid in dict.fromkeys(tzids):
+        if not _is_utc(tzid):
+            calendar.add_component(_shared_vtimezone(tzid))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def build_calendar(invite: InviteData, method: InviteMethod) -> bytes:
+    """One event as an iTIP message (REQUEST, CANCEL) or a plain published .ics (PUBLISH).
+
+    RFC 5546 wants an ATTENDEE in REQUEST and CANCEL, and none in PUBLISH: a PUBLISH is written
+    without one even when the invite names an attendee.
+    """
+    if method is not InviteMethod.PUBLISH and invite.attendee_email is None:
+        raise ValueError(f"METHOD:{method} needs an attendee")
+    calendar = _calendar(method)
+    _add_timezones(calendar, [invite.timezone])
+    cancelled = invite.cancelled or method is InviteMethod.CANCEL
+    with_attendee = method is not InviteMethod.PUBLISH
+    calendar.add_component(_event(invite, stamp=_now(), cancelled=cancelled, with_attendee=with_attendee))
+    ics: bytes = calendar.to_ical()
+    return ics
+
+
+def build_feed(events: list[InviteData], name: str) -> bytes:
+    """Many events in one published calendar, without attendees; each zone's VTIMEZONE once."""
+    calendar = _calendar(InviteMethod.PUBLISH)
+    calendar.add("NAME", _text(name))
+    calendar.add("X-WR-CALNAME", _text(name))
+    _add_timezones(calendar, (invite.timezone for invite in events))
+    stamp = _now()
+    for invite in events:
+        calendar.add_component(_event(invite, stamp=stamp, cancelled=invite.cancelled, with_attendee=False))
+    ics: bytes = calendar.to_ical()
+    return ics

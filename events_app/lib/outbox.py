@@ -1,0 +1,281 @@
+"""The mail outbox: rows written with the change that caused them, delivered later by workers.
+
+Guarantees:
+- a message exists iff the transaction that wrote it committed (it is a row in that transaction);
+- two workers never hold the same row: a claim sets ``status=sending`` with a lease, taken under
+  ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and under SQLite's single writer lock;
+- a worker that dies mid-send loses nothing: its lease runs out and another worker sends the row
+  again, with the same Message-ID;
+- temporary failures (no connection, time-outs, 4xx) are retried with growing delays; permanent
+  ones (5xx, or too many tries) leave the row ``failed`` with the error kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any, Protocol
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+from uuid_utils.compat import uuid7
+
+from events_app.db.models import OutboxMessage, OutboxStatus
+from events_app.lib.mail import DeliveryError, Transport
+
+logger = logging.getLogger(__name__)
+
+#: Callbacks run after a commit that wrote outbox rows (an in-process worker's wake-up).
+_wakeup_callbacks: set[Callable[[], None]] = set()
+_SESSION_FLAG = "events_app.outbox_written"
+MAX_RETRY_DELAY = timedelta(hours=6)
+
+
+def add_wakeup_callback(callback: Callable[[], None]) -> None:
+    _wakeup_callbacks.add(callback)
+
+
+def remove_wakeup_callback(callback: Callable[[], None]) -> None:
+    _wakeup_callbacks.discard(callback)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _wake_workers(session: Session) -> None:
+    if session.info.pop(_SESSION_FLAG, False):
+        for callback in list(_wakeup_callbacks):
+            callback()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_message_id(domain: str) -> str:
+    return f"<{uuid7()}@{domain}>"
+
+
+def enqueue(
+    session: AsyncSession,
+    *,
+    kind: str,
+    recipient: str,
+    language: str,
+    message_id_domain: str,
+    registration_id: UUID | None = None,
+    payload: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+) -> OutboxMessage:
+    """Add a message to the session's transaction; it is sent only if that transaction commits."""
+    message = OutboxMessage(
+        id=uuid7(),
+        kind=kind,
+        recipient=recipient,
+        language=language,
+        registration_id=registration_id,
+        payload=payload or {},
+        message_id=make_message_id(message_id_domain),
+        dedupe_key=dedupe_key,
+        status=OutboxStatus.QUEUED,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+    session.add(message)
+    session.sync_session.info[_SESSION_FLAG] = True
+    return message
+
+
+async def backlog(session: AsyncSession) -> int:
+    pending = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
+    result = await session.execute(
+        sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(pending))
+    )
+    return int(result.scalar_one())
+
+
+class Composer(Protocol):
+    async def __call__(self, session: AsyncSession, message: OutboxMessage) -> EmailMessage: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base_seconds: float
+    max_attempts: int
+    lease_seconds: float
+
+    def delay_after(self, attempts: int) -> timedelta:
+        delay = timedelta(seconds=self.base_seconds * (2 ** max(attempts - 1, 0)))
+        return min(delay, MAX_RETRY_DELAY)
+
+
+class OutboxWorker:
+    """Claims due rows, builds each message with ``composer`` and hands it to the transport."""
+
+    def __init__(
+        self,
+        session_maker: async_sessionmaker[AsyncSession],
+        composer: Composer,
+        transport_factory: Callable[[], Transport],
+        policy: RetryPolicy,
+        *,
+        batch_size: int = 50,
+        poll_seconds: float = 2.0,
+        name: str | None = None,
+    ) -> None:
+        self._session_maker = session_maker
+        self._composer = composer
+        self._transport_factory = transport_factory
+        self._policy = policy
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid7().hex[:8]}"
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        add_wakeup_callback(self.wake)
+        try:
+            while not stop.is_set():
+                try:
+                    processed = await self.run_once()
+                except Exception:  # a database hiccup must not kill the worker: log, wait, go on
+                    logger.exception("outbox worker %s: batch failed", self.name)
+                    processed = 0
+                if processed == 0:
+                    await self._sleep(stop)
+        finally:
+            remove_wakeup_callback(self.wake)
+
+    async def _sleep(self, stop: asyncio.Event) -> None:
+        self._wakeup.clear()
+        waiters = {asyncio.ensure_future(self._wakeup.wait()), asyncio.ensure_future(stop.wait())}
+        _, pending = await asyncio.wait(
+            waiters, timeout=self._poll_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+
+    async def run_once(self) -> int:
+        """Deliver one batch of due messages; returns how many rows were claimed."""
+        claimed = await self._claim()
+        if not claimed:
+            return 0
+        async with self._transport_factory() as transport:
+            for message_id in claimed:
+                await self._deliver_one(message_id, transport)
+        return len(claimed)
+
+    async def drain(self, max_batches: int = 1000) -> int:
+        """Run batches until nothing is due (for tests and the CLI)."""
+        total = 0
+        for _ in range(max_batches):
+            processed = await self.run_once()
+            if processed == 0:
+                break
+            total += processed
+        return total
+
+    async def _claim(self) -> list[UUID]:
+        now = utcnow()
+        due = sa.or_(
+            sa.and_(OutboxMessage.status == OutboxStatus.QUEUED, OutboxMessage.next_attempt_at <= now),
+            sa.and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.locked_until < now),
+        )
+        async with self._session_maker() as session, session.begin():
+            rows = await session.execute(
+                sa.select(OutboxMessage.id)
+                .where(due)
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+                .limit(self._batch_size)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list(rows.scalars())
+            if ids:
+                await session.execute(
+                    sa.update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids))
+                    .values(
+                        status=OutboxStatus.SENDING,
+                        locked_by=self.name,
+                        locked_until=now + timedelta(seconds=self._policy.lease_seconds),
+                        attempts=OutboxMessage.attempts + 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+        return ids
+
+    async def _deliver_one(self, message_id: UUID, transport: Transport) -> None:
+        async with self._session_maker() as session:
+            message = await session.get(OutboxMessage, message_id)
+            if message is None or message.locked_by != self.name:
+                return
+            try:
+                email = await self._composer(session, message)
+            except Exception as exc:  # a message that cannot be built will never be: park it
+                logger.exception("outbox %s: cannot build message %s", self.name, message_id)
+                await self._finish(session, message, OutboxStatus.FAILED, f"build: {exc!r}")
+                return
+        try:
+            await transport.send(email)
+        except DeliveryError as exc:
+            async with self._session_maker() as session:
+                message = await session.get(OutboxMessage, message_id)
+                if message is not None:
+                    await self._record_failure(session, message, exc)
+            return
+        async with self._session_maker() as session:
+            message = await session.get(OutboxMessage, message_id)
+            if message is not None:
+                await self._finish(session, message, OutboxStatus.SENT, None)
+
+    async def _record_failure(
+        self, session: AsyncSession, message: OutboxMessage, exc: DeliveryError
+    ) -> None:
+        if exc.permanent or message.attempts >= self._policy.max_attempts:
+            await self._finish(session, message, OutboxStatus.FAILED, str(exc))
+            return
+        retry_at = utcnow() + self._policy.delay_after(message.attempts)
+        await self._finish(session, message, OutboxStatus.QUEUED, str(exc), retry_at=retry_at)
+
+    async def _finish(
+        self,
+        session: AsyncSession,
+        message: OutboxMessage,
+        status: OutboxStatus,
+        error: str | None,
+        *,
+        retry_at: datetime | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "locked_until": None, "locked_by": None}
+        if error is not None:
+            values["last_error"] = error[:4000]
+        if status is OutboxStatus.SENT:
+            values["sent_at"] = utcnow()
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
+        # Only the holder of the lease may settle the row: a worker whose lease ran out (and whose row
+        # another worker took over) must not overwrite the newer outcome.
+        await session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == message.id, OutboxMessage.locked_by == self.name)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        await session.commit()
+
+
+def retry_policy_from(base_seconds: float, max_attempts: int, lease_seconds: float) -> RetryPolicy:
+    return RetryPolicy(base_seconds=base_seconds, max_attempts=max_attempts, lease_seconds=lease_seconds)
+
+
+ComposerFn = Callable[[AsyncSession, OutboxMessage], Awaitable[EmailMessage]]
