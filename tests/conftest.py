@@ -195,7 +195,9 @@ async def live_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
     Litestar's AsyncTestClient runs requests one after another, so concurrency tests need real sockets.
     """
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

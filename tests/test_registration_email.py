@@ -202,4 +202,3 @@ def _csrf(html: str) -> str:
     found = CSRF_FIELD.search(html)
     assert found
     return found.group(1)
-

@@ -110,7 +110,7 @@ def ngettext(singular: str, plural: str, count: int) -> str:
 
 
 def pgettext(context: str, message: str) -> str:
-    return translations_for(current_language()).pgettext(context, message)
+    return str(translations_for(current_language()).pgettext(context, message))
 
 
 def lazy_gettext(message: str) -> str:

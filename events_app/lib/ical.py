@@ -45,20 +45,20 @@ class InviteMethod(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class InviteData:
-    uid: str
-    sequence: int
+    uid: str  # stable per registration, e.g. "registration-<uuid>@events.example.org"
+    sequence: int  # SEQUENCE, >= 0
     summary: str
     description: str
-    location: str
-    starts_at: datetime
-    ends_at: datetime
-    timezone: str
+    location: str  # venue text or "Online"
+    starts_at: datetime  # aware; any offset, written in `timezone`
+    ends_at: datetime  # aware, after starts_at
+    timezone: str  # IANA name, e.g. "America/Bogota"; "UTC" / "Etc/UTC" are written with Z
     organizer_email: str
     organizer_name: str
-    attendee_email: str | None
+    attendee_email: str | None  # None for a public per-event .ics
     attendee_name: str | None
-    url: str | None = None
-    cancelled: bool = False
+    url: str | None = None  # URL property, e.g. the "my registration" link
+    cancelled: bool = False  # STATUS:CANCELLED instead of CONFIRMED
 
 
 # --- text values ---------------------------------------------------------------------------------
@@ -246,16 +246,20 @@ def _is_utc(tzid: str) -> bool:
     return tzid in _UTC_ZONES
 
 
-def _local(instant: datetime, tzid: str) -> datetime:
+def _utc(instant: datetime) -> datetime:
     if instant.utcoffset() is None:
         raise ValueError("starts_at and ends_at must be timezone-aware")
-    return instant.astimezone(UTC if _is_utc(tzid) else ZoneInfo(tzid))
+    return instant.astimezone(UTC)
+
+
+def _local(instant: datetime, tzid: str) -> datetime:
+    return _utc(instant) if _is_utc(tzid) else _utc(instant).astimezone(ZoneInfo(tzid))
 
 
 def _check(invite: InviteData) -> None:
     if invite.sequence < 0:
         raise ValueError("sequence must be >= 0")
-    if _local(invite.ends_at, "UTC") <= _local(invite.starts_at, "UTC"):
+    if _utc(invite.ends_at) <= _utc(invite.starts_at):
         raise ValueError("ends_at must be after starts_at")
 
 

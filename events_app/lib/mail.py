@@ -82,7 +82,9 @@ def build_message(mail: OutgoingMail, sent_at_header: str | None = None) -> Emai
     message.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(mail.html, subtype="html", charset="utf-8", cte="quoted-printable")
     if mail.inline_images:
-        html_part = message.get_payload()[-1]
+        parts = message.get_payload()
+        assert isinstance(parts, list)
+        html_part = parts[-1]
         assert isinstance(html_part, EmailMessage)
         for content_id, image in mail.inline_images.items():
             html_part.add_related(

@@ -25,7 +25,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from uuid_utils.compat import uuid7
 
@@ -121,7 +121,7 @@ class OutboxWorker:
 
     def __init__(
         self,
-        session_maker: async_sessionmaker[AsyncSession],
+        session_maker: Callable[[], AsyncSession],
         composer: Composer,
         transport_factory: Callable[[], Transport],
         policy: RetryPolicy,

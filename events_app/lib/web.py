@@ -78,10 +78,8 @@ class LocaleMiddleware(ASGIMiddleware):
                 headers.add("Vary", "Accept-Language, Cookie")
                 if chosen_now:
                     secure = "; Secure" if self.secure_cookies else ""
-                    headers.add(
-                        "Set-Cookie",
-                        f"{LANGUAGE_COOKIE}={language}; Path=/; Max-Age={LANGUAGE_COOKIE_MAX_AGE}; SameSite=Lax{secure}",
-                    )
+                    cookie = f"{LANGUAGE_COOKIE}={language}; Path=/; Max-Age={LANGUAGE_COOKIE_MAX_AGE}"
+                    headers.add("Set-Cookie", f"{cookie}; SameSite=Lax{secure}")
             await send(message)
 
         with i18n.force_locale(language):

@@ -74,7 +74,9 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
 
     @property
     def session(self) -> AsyncSession:
-        return self.repository.session
+        session = self.repository.session
+        assert isinstance(session, AsyncSession)
+        return session
 
     # --- tokens -------------------------------------------------------------------------------------
 

@@ -1,0 +1,255 @@
+"""The outbox never loses a message and never sends one twice."""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from conftest import SmtpServer, add_event, free_port, make_settings, registration_form
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from uuid_utils.compat import uuid7
+
+from events_app.app import create_app, make_worker
+from events_app.db.models import OutboxMessage, OutboxStatus, Registration, RegistrationStatus, Sector
+from events_app.lib import outbox
+from events_app.lib.outbox import OutboxWorker, utcnow
+from events_app.settings import Settings
+
+
+async def register_many(client: AsyncTestClient[Litestar] | httpx.AsyncClient, count: int) -> None:
+    for index in range(count):
+        body = {**registration_form(email=f"person{index}@example.org"), "consent": True}
+        response = await client.post("/api/events/launch/registrations", json=body)
+        assert response.status_code == 201, response.text
+
+
+async def outbox_rows(session_maker: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
+    async with session_maker() as session:
+        return list((await session.execute(sa.select(OutboxMessage))).scalars())
+
+
+async def test_smtp_down_then_up_delivers_each_message_exactly_once(
+    tmp_path: Path, database_url: str, session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    port = free_port()  # nothing listens here yet
+    settings = make_settings(tmp_path, database_url, port, outbox_retry_base_seconds=0.3)
+    await add_event(session_maker)
+    async with AsyncTestClient(app=create_app(settings), base_url="http://testserver.local") as client:
+        await register_many(client, 10)
+    worker = make_worker(settings, session_maker)
+
+    assert await worker.run_once() == 10
+    rows = await outbox_rows(session_maker)
+    assert {row.status for row in rows} == {OutboxStatus.QUEUED}
+    assert all("Connect" in (row.last_error or "") or "refused" in (row.last_error or "") for row in rows)
+    assert await worker.run_once() == 0  # nothing is due before the retry delay
+
+    server = SmtpServer(port)
+    server.start()
+    try:
+        await asyncio.sleep(0.4)
+        assert await worker.drain() == 10
+        assert await worker.drain() == 0
+    finally:
+        server.stop()
+
+    message_ids = [message["Message-ID"] for message in server.messages]
+    assert len(message_ids) == 10
+    assert len(set(message_ids)) == 10
+    rows = await outbox_rows(session_maker)
+    assert {row.status for row in rows} == {OutboxStatus.SENT}
+    assert {row.message_id for row in rows} == set(message_ids)
+    assert all(row.attempts == 2 for row in rows)
+
+
+async def test_two_workers_never_send_a_message_twice(
+    client: AsyncTestClient[Litestar],
+    settings: Settings,
+    session_maker: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpServer,
+) -> None:
+    await add_event(session_maker)
+    await register_many(client, 60)
+    small_batches = settings.model_copy(update={"outbox_batch_size": 4})
+    workers = [make_worker(small_batches, session_maker, name=f"worker-{index}") for index in range(2)]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(worker.run_forever(stop)) for worker in workers]
+    try:
+        for _ in range(500):
+            if len(smtp_server.messages) >= 60:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)  # give a duplicate, if there were one, time to arrive
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+    counts = Counter(message["Message-ID"] for message in smtp_server.messages)
+    assert len(counts) == 60
+    assert max(counts.values()) == 1
+    rows = await outbox_rows(session_maker)
+    assert {row.status for row in rows} == {OutboxStatus.SENT}
+    assert {row.attempts for row in rows} == {1}
+
+
+async def test_permanent_smtp_failure_leaves_the_row_failed_with_its_error(
+    client: AsyncTestClient[Litestar],
+    session_maker: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpServer,
+    worker: OutboxWorker,
+) -> None:
+    smtp_server.handler.reject["nobody@"] = "550 5.1.1 <nobody@example.org>: mailbox unavailable"
+    await add_event(session_maker)
+    for email in ("nobody@example.org", "somebody@example.org"):
+        body = {**registration_form(email=email), "consent": True}
+        assert (await client.post("/api/events/launch/registrations", json=body)).status_code == 201
+
+    await worker.drain()
+
+    rows = {row.recipient: row for row in await outbox_rows(session_maker)}
+    failed = rows["nobody@example.org"]
+    assert failed.status is OutboxStatus.FAILED
+    assert failed.last_error is not None
+    assert "550" in failed.last_error
+    assert failed.attempts == 1  # a permanent failure is not retried
+    assert rows["somebody@example.org"].status is OutboxStatus.SENT
+    assert [str(message["To"]) for message in smtp_server.messages] == [
+        "José Álvarez Gutiérrez <somebody@example.org>"
+    ]
+
+
+async def test_temporary_failures_give_up_after_the_last_attempt(
+    tmp_path: Path, database_url: str, session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    settings = make_settings(tmp_path, database_url, free_port(), outbox_max_attempts=3)
+    await add_event(session_maker)
+    async with AsyncTestClient(app=create_app(settings), base_url="http://testserver.local") as client:
+        await register_many(client, 1)
+    worker = make_worker(settings, session_maker)
+
+    await worker.drain()
+
+    [row] = await outbox_rows(session_maker)
+    assert row.status is OutboxStatus.FAILED
+    assert row.attempts == 3
+
+
+async def test_a_rolled_back_registration_sends_nothing(
+    session_maker: async_sessionmaker[AsyncSession], worker: OutboxWorker, smtp_server: SmtpServer
+) -> None:
+    event = await add_event(session_maker)
+    async with session_maker() as session:
+        registration = _registration(event.id, "rolled.back@example.org", ticket_hash="a" * 64)
+        session.add(registration)
+        await session.flush()
+        outbox.enqueue(
+            session,
+            kind="registration_confirmed",
+            recipient=registration.email,
+            language="en",
+            registration_id=registration.id,
+            message_id_domain="test",
+        )
+        await session.rollback()
+
+    # A transaction that fails at commit (here: a duplicate ticket hash) takes its mail with it.
+    async with session_maker() as session:
+        session.add(_registration(event.id, "first@example.org", ticket_hash="b" * 64))
+        await session.commit()
+    async with session_maker() as session:
+        duplicate = _registration(event.id, "second@example.org", ticket_hash="b" * 64)
+        session.add(duplicate)
+        outbox.enqueue(
+            session,
+            kind="registration_confirmed",
+            recipient=duplicate.email,
+            language="en",
+            registration_id=duplicate.id,
+            message_id_domain="test",
+        )
+        with pytest.raises(IntegrityError):
+            await session.commit()
+
+    assert await outbox_rows(session_maker) == []
+    assert await worker.drain() == 0
+    assert smtp_server.messages == []
+
+
+async def test_a_message_held_by_a_dead_worker_is_sent_after_its_lease(
+    client: AsyncTestClient[Litestar],
+    session_maker: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpServer,
+    worker: OutboxWorker,
+) -> None:
+    await add_event(session_maker)
+    await register_many(client, 1)
+    async with session_maker() as session:
+        await session.execute(
+            sa.update(OutboxMessage).values(
+                status=OutboxStatus.SENDING,
+                locked_by="dead-worker",
+                locked_until=utcnow() + timedelta(minutes=5),
+            )
+        )
+        await session.commit()
+    assert await worker.drain() == 0  # still leased
+
+    async with session_maker() as session:
+        await session.execute(sa.update(OutboxMessage).values(locked_until=utcnow() - timedelta(seconds=1)))
+        await session.commit()
+    assert await worker.drain() == 1
+    assert len(smtp_server.messages) == 1
+    [row] = await outbox_rows(session_maker)
+    assert row.status is OutboxStatus.SENT
+    assert smtp_server.messages[0]["Message-ID"] == row.message_id
+
+
+async def test_without_smtp_settings_mail_goes_to_the_local_maildir(tmp_path: Path, sqlite_url: str) -> None:
+    settings = make_settings(tmp_path, sqlite_url)
+    assert not settings.uses_smtp
+    app = create_app(settings)
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        engine = create_async_engine(sqlite_url)
+        maker = async_sessionmaker(engine, expire_on_commit=False)
+        await add_event(maker)
+        await register_many(client, 2)
+        assert await make_worker(settings, maker).drain() == 2
+        await engine.dispose()
+
+    assert settings.maildir is not None
+    delivered = list(mailbox.Maildir(str(settings.maildir), create=False))
+    assert len(delivered) == 2
+    assert {str(message["To"]).split("<")[-1].rstrip(">") for message in delivered} == {
+        "person0@example.org",
+        "person1@example.org",
+    }
+
+
+def _registration(event_id: UUID, email: str, ticket_hash: str) -> Registration:
+    return Registration(
+        id=uuid7(),
+        event_id=event_id,
+        full_name="Test Person",
+        email=email,
+        email_normalized=email,
+        country="CO",
+        institution="Test",
+        position="",
+        sector=Sector.POLICE,
+        language="en",
+        status=RegistrationStatus.CONFIRMED,
+        ticket_hash=ticket_hash,
+        manage_token_hash=email.ljust(64, "x"),
+        privacy_notice_version="test",
+        consent_given_at=datetime.now(UTC),
+    )
