@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -18,7 +19,11 @@ from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
-from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
 from litestar.template.config import TemplateConfig
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +32,7 @@ from events_app.db.engine import make_sqlalchemy_config
 from events_app.domain.events.controllers import EventPages, EventsApi
 from events_app.domain.registrations.controllers import RegistrationPages, RegistrationsApi
 from events_app.domain.registrations.notifications import RegistrationMailComposer
+from events_app.domain.registrations.schemas import MSG_REQUIRED
 from events_app.domain.system.controllers import SystemController
 from events_app.lib.i18n import gettext
 from events_app.lib.mail import make_transport
@@ -76,14 +82,35 @@ def _not_found(request: Request, exc: NotFoundException) -> Response:  # type: i
     return _http_error(request, NotFoundException(detail))
 
 
-def _validation_error(request: Request, exc: ValidationException) -> Response:  # type: ignore[type-arg]
-    """Malformed API bodies answer 422 with field errors, like our own validation does."""
+#: msgspec's wording when a JSON object lacks a field: "Object missing required field `email`".
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
+def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
+    """Litestar's validation errors as ``{"field", "message"}``, named after the field that is wrong.
+
+    msgspec reports a missing field against the whole body (``data``) and an empty body as ``'data'``;
+    both are rewritten so a client sees which field to fix.
+    """
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
-        if isinstance(item, dict):
-            key = str(item.get("key") or item.get("source") or "body")
-            errors.append({"field": key, "message": str(item.get("message", ""))})
-    body = {"detail": gettext("Some fields are not valid."), "code": "invalid", "errors": errors}
+        if not isinstance(item, dict):
+            continue
+        key = str(item.get("key") or item.get("source") or "body")
+        message = str(item.get("message", ""))
+        if missing := _MISSING_FIELD.search(message):
+            key, message = missing.group(1), gettext(MSG_REQUIRED)
+        elif key == "data":
+            key = "body"
+            if message in ("", "'data'"):
+                message = gettext("The request body must be a JSON object.")
+        errors.append({"field": key, "message": message})
+    return errors
+
+
+def _validation_error(request: Request, exc: ValidationException) -> Response:  # type: ignore[type-arg]
+    """Malformed API bodies answer 422 with field errors, like our own validation does."""
+    body = {"detail": gettext("Some fields are not valid."), "code": "invalid", "errors": _field_errors(exc)}
     if _is_api(request):
         return Response(body, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
     return Template(
@@ -91,6 +118,24 @@ def _validation_error(request: Request, exc: ValidationException) -> Response:  
         context={"status": 400, "detail": gettext("The form could not be read.")},
         status_code=400,
     )
+
+
+def _raised_reading_body(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of Litestar decoding the request body (and not from our own code)."""
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__") == "litestar.connection.request":
+            return True
+        frame = frame.tb_next
+    return False
+
+
+def _undecodable_body(request: Request, exc: UnicodeDecodeError) -> Response:  # type: ignore[type-arg]
+    """A JSON body that is not UTF-8 makes msgspec raise UnicodeDecodeError: the client's fault, a 400."""
+    if not _raised_reading_body(exc):
+        return _server_error(request, exc)
+    detail = gettext("The request body is not valid UTF-8.")
+    return _http_error(request, HTTPException(status_code=HTTP_400_BAD_REQUEST, detail=detail))
 
 
 def _server_error(request: Request, exc: Exception) -> Response:  # type: ignore[type-arg]
@@ -159,6 +204,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             NotFoundException: _not_found,
             ValidationException: _validation_error,
             HTTPException: _http_error,
+            UnicodeDecodeError: _undecodable_body,
             HTTP_500_INTERNAL_SERVER_ERROR: _server_error,
         },
         lifespan=[outbox_worker],

@@ -1,0 +1,63 @@
+"""The README's first command: the console script migrates, seeds demo events and serves them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from conftest import free_port
+
+from events_app.domain.events.demo import DEMO_EVENTS
+
+EVENTS_APP = shutil.which("events-app", path=str(Path(sys.executable).parent)) or "events-app"
+
+
+def _run(*args: str, env: dict[str, str]) -> str:
+    done = subprocess.run([EVENTS_APP, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_upgrade_seed_and_run_serve_the_demo_events(tmp_path: Path) -> None:
+    env = {**os.environ, "EVENTS_VAR_DIR": str(tmp_path / "var"), "EVENTS_DEFAULT_LANGUAGE": "en"}
+    for key in ("EVENTS_DATABASE_URL", "EVENTS_SMTP_HOST", "EVENTS_MAILDIR", "EVENTS_SECRET_KEY"):
+        env.pop(key, None)
+    _run("db", "upgrade", env=env)
+    assert "human-trafficking-network-launch" in _run("seed-demo", env=env)
+    assert "none" in _run("seed-demo", env=env)  # idempotent
+    assert (tmp_path / "var" / "secret_key").exists()  # generated once, kept under var/
+
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [EVENTS_APP, "run", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"{base}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.2)
+        assert health.status_code == 200
+        assert health.json()["database"] == "ok"
+        home = httpx.get(f"{base}/?lang=en", timeout=5)
+        assert home.status_code == 200
+        for demo in DEMO_EVENTS:
+            assert demo.texts["en"]["title"] in home.text
+        api = httpx.get(f"{base}/api/events", timeout=5).json()
+        assert {event["slug"] for event in api} == {demo.slug for demo in DEMO_EVENTS}
+        assert {event["registration_state"] for event in api} == {"open"}
+        assert {event["timezone"] for event in api} == {"America/Bogota", "America/Sao_Paulo", "Europe/Madrid"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,78 @@
+"""The schema comes only from migrations, and migrations match the models."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from support.postgres import PostgresCluster
+
+from events_app.db import migrate
+from events_app.db.migrate import compare_type
+from events_app.db.models import metadata
+
+EXPECTED_TABLES = {"events", "registrations", "outbox_messages", "alembic_version"}
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": compare_type, "target_metadata": metadata})
+    return list(compare_metadata(context, metadata))
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(sa.inspect(connection).get_table_names())
+
+
+async def _check(url: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, url)
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_tables) == EXPECTED_TABLES
+            differences = await connection.run_sync(_differences)
+    finally:
+        await engine.dispose()
+    assert differences == [], f"models and migrations differ: {differences}"
+
+
+async def test_upgrade_head_on_empty_sqlite_matches_the_models(tmp_path: Path) -> None:
+    await _check(f"sqlite+aiosqlite:///{tmp_path / 'empty.sqlite3'}")
+
+
+@pytest.mark.postgres
+async def test_upgrade_head_on_empty_postgresql_matches_the_models(postgres_cluster: PostgresCluster) -> None:
+    postgres_cluster.create_database("migrations_empty")
+    try:
+        await _check(postgres_cluster.url("migrations_empty"))
+    finally:
+        postgres_cluster.drop_database("migrations_empty")
+
+
+def test_drift_is_detected(tmp_path: Path) -> None:
+    """The comparison above would notice a model change that has no migration."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'drift.sqlite3'}"
+    migrate.upgrade(url)
+    drifted = sa.MetaData()
+    for table in metadata.tables.values():
+        table.to_metadata(drifted)
+    drifted.tables["events"].append_column(sa.Column("not_migrated", sa.Integer))
+
+    async def compare() -> list[Any]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: list(compare_metadata(MigrationContext.configure(sync), drifted))
+                )
+        finally:
+            await engine.dispose()
+
+    differences = asyncio.run(compare())
+    assert any(diff[0] == "add_column" and diff[3].name == "not_migrated" for diff in differences)
