@@ -18,7 +18,9 @@ EVENTS_APP = shutil.which("events-app", path=str(Path(sys.executable).parent)) o
 
 
 def _run(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run([EVENTS_APP, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [EVENTS_APP, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -33,9 +35,12 @@ def test_upgrade_seed_and_run_serve_the_demo_events(tmp_path: Path) -> None:
     assert (tmp_path / "var" / "secret_key").exists()  # generated once, kept under var/
 
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [EVENTS_APP, "run", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -57,7 +62,11 @@ def test_upgrade_seed_and_run_serve_the_demo_events(tmp_path: Path) -> None:
         api = httpx.get(f"{base}/api/events", timeout=5).json()
         assert {event["slug"] for event in api} == {demo.slug for demo in DEMO_EVENTS}
         assert {event["registration_state"] for event in api} == {"open"}
-        assert {event["timezone"] for event in api} == {"America/Bogota", "America/Sao_Paulo", "Europe/Madrid"}
+        assert {event["timezone"] for event in api} == {
+            "America/Bogota",
+            "America/Sao_Paulo",
+            "Europe/Madrid",
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -22,7 +22,9 @@ EXPECTED_TABLES = {"events", "registrations", "outbox_messages", "alembic_versio
 
 
 def _differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(connection, opts={"compare_type": compare_type, "target_metadata": metadata})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": compare_type, "target_metadata": metadata}
+    )
     return list(compare_metadata(context, metadata))
 
 

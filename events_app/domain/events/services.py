@@ -31,7 +31,7 @@ class EventService(SQLAlchemyAsyncRepositoryService[Event, EventRepository]):
 
     async def list_upcoming(self, now: datetime | None = None) -> Sequence[Event]:
         moment = now or datetime.now(UTC)
-        return await self.list(
+        return await self.get_many(
             Event.status.in_((EventStatus.PUBLISHED, EventStatus.CANCELLED)),
             Event.ends_at >= moment,
             order_by=[Event.starts_at.asc()],
@@ -45,7 +45,7 @@ class EventService(SQLAlchemyAsyncRepositoryService[Event, EventRepository]):
             .order_by(Event.starts_at.desc())
             .limit(limit)
         )
-        return await self.list(statement=statement)
+        return await self.get_many(statement=statement)
 
     async def get_public(self, slug: str) -> Event | None:
         """A published or cancelled event (drafts do not exist for the public)."""

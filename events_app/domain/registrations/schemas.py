@@ -144,7 +144,11 @@ def validate(raw: Mapping[str, Any]) -> RegistrationData:
     language = normalize_language(values["language"]) if values["language"] else None
     if values["language"] and language not in SUPPORTED_LANGUAGES:
         errors.append(FieldError("language", gettext(MSG_BAD_LANGUAGE)))
-    if not _consented(raw):
+    consent = raw.get("consent")
+    if isinstance(consent, str) and has_forbidden_characters(consent):
+        # "yes\r\n" would pass the strip() in _consented: CR/LF/NUL are refused in every field.
+        errors.append(FieldError("consent", gettext(MSG_BAD_CHARACTERS)))
+    elif not _consented(raw):
         errors.append(FieldError("consent", gettext(MSG_CONSENT)))
     if errors:
         raise RegistrationInvalid(errors)
