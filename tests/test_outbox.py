@@ -12,7 +12,7 @@ from uuid import UUID
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import SmtpServer, add_event, free_port, make_settings, registration_form
+from conftest import SmtpServer, add_event, free_port, make_settings, registration_form, wait_for
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.exc import IntegrityError
@@ -253,3 +253,16 @@ def _registration(event_id: UUID, email: str, ticket_hash: str) -> Registration:
         privacy_notice_version="test",
         consent_given_at=datetime.now(UTC),
     )
+
+
+async def test_the_worker_started_with_the_app_delivers_without_help(
+    tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer
+) -> None:
+    settings = make_settings(tmp_path, sqlite_url, smtp_server.port, run_worker_in_app=True, outbox_poll_seconds=30)
+    engine = create_async_engine(sqlite_url)
+    await add_event(async_sessionmaker(engine, expire_on_commit=False))
+    await engine.dispose()
+    async with AsyncTestClient(app=create_app(settings), base_url="http://testserver.local") as client:
+        await register_many(client, 3)
+        # Far shorter than the 30 s poll: the commit itself wakes the in-process worker.
+        await wait_for(lambda: len(smtp_server.messages) == 3, timeout=5)

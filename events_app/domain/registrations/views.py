@@ -13,15 +13,20 @@ from events_app.domain.events.services import RegistrationState
 from events_app.domain.registrations.schemas import SECTOR_LABELS, RegistrationInvalid
 from events_app.domain.registrations.services import Outcome, RegistrationResult
 from events_app.lib.countries import country_choices, country_name
-from events_app.lib.i18n import LANGUAGE_NAMES, N_, SUPPORTED_LANGUAGES, gettext
+from events_app.lib.i18n import LANGUAGE_NAMES, SUPPORTED_LANGUAGES, gettext, pgettext
 
-STATUS_LABELS = {
-    RegistrationStatus.CONFIRMED: N_("Confirmed"),
-    RegistrationStatus.PENDING_APPROVAL: N_("Pending approval"),
-    RegistrationStatus.WAITLISTED: N_("On the waiting list"),
-    RegistrationStatus.CANCELLED: N_("Cancelled"),
-    RegistrationStatus.REJECTED: N_("Not accepted"),
-}
+
+def status_label(status: RegistrationStatus) -> str:
+    """The status as a participant reads it (with a context: "registration" is feminine in es/pt/fr)."""
+    labels = {
+        RegistrationStatus.CONFIRMED: pgettext("registration status", "Confirmed"),
+        RegistrationStatus.PENDING_APPROVAL: pgettext("registration status", "Pending approval"),
+        RegistrationStatus.WAITLISTED: pgettext("registration status", "On the waiting list"),
+        RegistrationStatus.CANCELLED: pgettext("registration status", "Cancelled"),
+        RegistrationStatus.REJECTED: pgettext("registration status", "Not accepted"),
+    }
+    return labels[status]
+
 
 #: The order of fields on the form, used to link the error summary to the first broken field.
 FORM_FIELDS = ("full_name", "email", "country", "institution", "position", "sector", "language", "consent")
@@ -63,7 +68,7 @@ def my_registration_context(
             "institution": registration.institution,
             "country": country_name(registration.country),
             "status": registration.status.value,
-            "status_label": gettext(STATUS_LABELS[registration.status]),
+            "status_label": status_label(registration.status),
             "is_active": registration.is_active,
             "is_confirmed": confirmed,
         },
