@@ -102,8 +102,8 @@ def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
             key, message = missing.group(1), gettext(MSG_REQUIRED)
         elif key == "data":
             key = "body"
-            if message in ("", "'data'"):
-                message = gettext("The request body must be a JSON object.")
+            if message in ("", "'data'"):  # no body at all
+                message = gettext(MSG_REQUIRED)
         errors.append({"field": key, "message": message})
     return errors
 
@@ -134,7 +134,8 @@ def _undecodable_body(request: Request, exc: UnicodeDecodeError) -> Response:  #
     """A JSON body that is not UTF-8 makes msgspec raise UnicodeDecodeError: the client's fault, a 400."""
     if not _raised_reading_body(exc):
         return _server_error(request, exc)
-    detail = gettext("The request body is not valid UTF-8.")
+    # Untranslated, like Litestar's own "JSON is malformed" answers: it is for the client's developer.
+    detail = "The request body is not valid UTF-8."
     return _http_error(request, HTTPException(status_code=HTTP_400_BAD_REQUEST, detail=detail))
 
 

@@ -258,7 +258,9 @@ def _registration(event_id: UUID, email: str, ticket_hash: str) -> Registration:
 async def test_the_worker_started_with_the_app_delivers_without_help(
     tmp_path: Path, sqlite_url: str, smtp_server: SmtpServer
 ) -> None:
-    settings = make_settings(tmp_path, sqlite_url, smtp_server.port, run_worker_in_app=True, outbox_poll_seconds=30)
+    settings = make_settings(
+        tmp_path, sqlite_url, smtp_server.port, run_worker_in_app=True, outbox_poll_seconds=30
+    )
     engine = create_async_engine(sqlite_url)
     await add_event(async_sessionmaker(engine, expire_on_commit=False))
     await engine.dispose()

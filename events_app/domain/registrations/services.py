@@ -136,7 +136,7 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
     async def _event_for_update(self, slug: str) -> Event | None:
         result = await self.session.execute(
             sa.select(Event)
-            .where(Event.slug == slug, Event.status == EventStatus.PUBLISHED)
+            .where(Event.slug == slug, Event.status.in_((EventStatus.PUBLISHED, EventStatus.CANCELLED)))
             .execution_options(populate_existing=True)
         )
         return result.scalar_one_or_none()
