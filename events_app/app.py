@@ -7,6 +7,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import urlencode
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Request, Response
@@ -17,7 +18,7 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
@@ -29,9 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from events_app import deps
 from events_app.db.engine import make_sqlalchemy_config
+from events_app.domain.accounts.controllers import AuthController
+from events_app.domain.accounts.deps import LoginRequired, provide_api_principal, provide_principal
 from events_app.domain.events.controllers import EventPages, EventsApi
+from events_app.domain.manage.routes import ORGANISER_CONTROLLERS
 from events_app.domain.registrations.controllers import RegistrationPages, RegistrationsApi
-from events_app.domain.registrations.notifications import RegistrationMailComposer
+from events_app.domain.registrations.notifications import make_composer
 from events_app.domain.registrations.schemas import MSG_REQUIRED
 from events_app.domain.system.controllers import SystemController
 from events_app.lib.i18n import gettext
@@ -50,7 +54,7 @@ def make_worker(
 ) -> OutboxWorker:
     return OutboxWorker(
         session_maker,
-        RegistrationMailComposer(settings, make_environment()),
+        make_composer(settings, make_environment()),
         lambda: make_transport(settings),
         RetryPolicy(
             base_seconds=settings.outbox_retry_base_seconds,
@@ -75,6 +79,11 @@ def _http_error(request: Request, exc: HTTPException) -> Response:  # type: igno
         context={"status": exc.status_code, "detail": exc.detail},
         status_code=exc.status_code,
     )
+
+
+def _login_required(request: Request, exc: LoginRequired) -> Response:  # type: ignore[type-arg]
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Redirect(f"/login?{urlencode({'next': target})}")
 
 
 def _not_found(request: Request, exc: NotFoundException) -> Response:  # type: ignore[type-arg]
@@ -175,6 +184,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RegistrationPages,
             RegistrationsApi,
             SystemController,
+            AuthController,
+            *ORGANISER_CONTROLLERS,
             create_static_files_router(
                 path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False
             ),
@@ -185,6 +196,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "event_service": Provide(deps.provide_event_service),
             "registration_service": Provide(deps.provide_registration_service),
             "viewer_zone": Provide(deps.provide_viewer_zone, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+            "api_principal": Provide(provide_api_principal),
         },
         middleware=[LocaleMiddleware(settings.default_language, settings.serves_https)],
         csrf_config=CSRFConfig(
@@ -203,6 +216,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         exception_handlers={
             NotFoundException: _not_found,
+            LoginRequired: _login_required,
             ValidationException: _validation_error,
             HTTPException: _http_error,
             UnicodeDecodeError: _undecodable_body,

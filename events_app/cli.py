@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 import click
+import sqlalchemy as sa
 import uvicorn
 
 from events_app.app import make_worker
 from events_app.db import migrate
 from events_app.db.engine import make_sqlalchemy_config
+from events_app.db.models import Event, Role
+from events_app.domain.accounts.services import AccountError, AccountService
 from events_app.domain.events.demo import seed_demo
 from events_app.settings import get_settings
 
@@ -64,6 +68,47 @@ def seed_demo_command() -> None:
 
     created = asyncio.run(_seed())
     click.echo(f"demo events created: {', '.join(created) if created else 'none (already there)'}")
+
+
+@main.command("create-user")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice([role.value for role in Role]))
+@click.option("--name", default="", help="Full name.")
+@click.option(
+    "--event", "event_slugs", multiple=True, help="Slug of an event to assign (managers, check-in staff)."
+)
+@click.option("--country", "countries", multiple=True, help="ISO country code a focal point covers.")
+def create_user(
+    email: str, role: str, name: str, event_slugs: tuple[str, ...], countries: tuple[str, ...]
+) -> None:
+    """Create an organiser account; the password is asked for (or read from standard input)."""
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+
+    async def _create() -> str:
+        config = make_sqlalchemy_config(get_settings())
+        try:
+            async with config.get_session() as session:
+                event_ids = list(
+                    (await session.execute(sa.select(Event.id).where(Event.slug.in_(event_slugs)))).scalars()
+                )
+                if len(event_ids) != len(set(event_slugs)):
+                    raise AccountError("unknown event slug among: " + ", ".join(event_slugs))
+                user = await AccountService(session=session).create_user(
+                    email, password, Role(role), name, event_ids, list(countries)
+                )
+                await session.commit()
+                return user.email
+        finally:
+            await config.get_engine().dispose()
+
+    try:
+        created = asyncio.run(_create())
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {role} {created}")
 
 
 @main.command()

@@ -28,7 +28,8 @@ from support.postgres import PostgresCluster
 from events_app.app import create_app, make_worker
 from events_app.db import migrate
 from events_app.db.engine import configure_sqlite
-from events_app.db.models import Event, EventKind, EventStatus
+from events_app.db.models import Event, EventKind, EventStatus, Role, User
+from events_app.domain.accounts.services import AccountService
 from events_app.lib.outbox import OutboxWorker
 from events_app.settings import Settings
 
@@ -251,6 +252,7 @@ def event_fields(**overrides: Any) -> dict[str, Any]:
         "registration_opens_at": now - timedelta(days=1),
         "registration_closes_at": None,
         "approval_required": False,
+        "waitlist_enabled": False,
         "contact_name": "Programme secretariat",
         "contact_email": "secretariat@programme.example.org",
     }
@@ -304,3 +306,40 @@ async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Organisers
+
+PASSWORD = "correct horse battery staple"
+
+
+async def create_user(
+    session_maker: async_sessionmaker[AsyncSession],
+    email: str,
+    role: Role,
+    events: list[Event] | None = None,
+    countries: list[str] | None = None,
+) -> User:
+    async with session_maker() as session:
+        user = await AccountService(session=session).create_user(
+            email, PASSWORD, role, email.split("@")[0], [event.id for event in events or []], countries
+        )
+        await session.commit()
+        return user
+
+
+async def login(client: AsyncTestClient[Litestar], email: str, password: str = PASSWORD) -> Any:
+    token = await csrf_token(client, "/login")
+    return await client.post("/login", data={"_csrf_token": token, "email": email, "password": password})
+
+
+async def api_token_for(
+    session_maker: async_sessionmaker[AsyncSession], user: User, name: str = "test"
+) -> str:
+    async with session_maker() as session:
+        account = AccountService(session=session)
+        stored = await account.get(user.id)
+        _, token = await account.create_api_token(stored, name, created_by=None)
+        await session.commit()
+        return token

@@ -70,3 +70,51 @@ def test_upgrade_seed_and_run_serve_the_demo_events(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_create_user_reads_the_password_from_standard_input(tmp_path: Path) -> None:
+    env = {**os.environ, "EVENTS_VAR_DIR": str(tmp_path / "var")}
+    env.pop("EVENTS_DATABASE_URL", None)
+    _run("db", "upgrade", env=env)
+    _run("seed-demo", env=env)
+    done = subprocess.run(
+        [
+            EVENTS_APP,
+            "create-user",
+            "Manager@Example.org",
+            "--role",
+            "event_manager",
+            "--event",
+            "guide-penitentiary-intelligence",
+        ],
+        env=env,
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "created event_manager manager@example.org" in done.stdout
+    again = subprocess.run(
+        [EVENTS_APP, "create-user", "manager@example.org", "--role", "admin"],
+        env=env,
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode != 0
+    assert "exists already" in again.stderr
+    short = subprocess.run(
+        [EVENTS_APP, "create-user", "other@example.org", "--role", "admin"],
+        env=env,
+        input="short\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert short.returncode != 0
+    assert "at least 12" in short.stderr

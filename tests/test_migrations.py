@@ -18,7 +18,7 @@ from events_app.db import migrate
 from events_app.db.migrate import compare_type
 from events_app.db.models import metadata
 
-EXPECTED_TABLES = {"events", "registrations", "outbox_messages", "alembic_version"}
+EXPECTED_TABLES = {*metadata.tables, "alembic_version"}
 
 
 def _differences(connection: Connection) -> list[Any]:

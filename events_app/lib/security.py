@@ -10,8 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 from enum import StrEnum
 from uuid import UUID
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 #: 32 bytes of HMAC-SHA256 output: 256 bits, well above the 128 the tickets and links need.
 TOKEN_BYTES = 32
@@ -38,3 +42,25 @@ def looks_like_token(candidate: str) -> bool:
     return (
         len(candidate) == 43 and all(ch.isalnum() or ch in "-_" for ch in candidate) and candidate.isascii()
     )
+
+
+_password_hasher = PasswordHasher()  # argon2id with the library's current recommended cost
+#: Verified against when the email is unknown, so both failures take about the same time.
+_DUMMY_HASH = _password_hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return _password_hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when ``password`` matches; with no hash, spends the same effort and answers False."""
+    try:
+        return _password_hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_random_token() -> str:
+    """A fresh 256-bit token for sessions and API tokens (stored only as :func:`hash_token`)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)

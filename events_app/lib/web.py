@@ -84,3 +84,9 @@ class LocaleMiddleware(ASGIMiddleware):
 
         with i18n.force_locale(language):
             await next_app(scope, receive, send_with_language)
+
+
+def client_ip(scope: Scope) -> str:
+    """The client's address as uvicorn reports it (behind a proxy, run uvicorn with --proxy-headers)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"

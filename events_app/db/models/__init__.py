@@ -2,15 +2,26 @@
 
 from advanced_alchemy.base import orm_registry
 
+from events_app.db.models.account import (
+    ApiToken,
+    EventAssignment,
+    FocalPointCountry,
+    RateLimitBucket,
+    User,
+    UserSession,
+)
+from events_app.db.models.audit import AuditEntry, RegistrationChange
 from events_app.db.models.enums import (
     ACTIVE_REGISTRATION_STATUSES,
     EventKind,
     EventStatus,
     OutboxStatus,
     RegistrationStatus,
+    Role,
     Sector,
 )
 from events_app.db.models.event import Event
+from events_app.db.models.message import MassMessage
 from events_app.db.models.outbox import OutboxMessage
 from events_app.db.models.registration import Registration
 
@@ -18,13 +29,23 @@ metadata = orm_registry.metadata
 
 __all__ = [
     "ACTIVE_REGISTRATION_STATUSES",
+    "ApiToken",
+    "AuditEntry",
     "Event",
+    "EventAssignment",
     "EventKind",
     "EventStatus",
+    "FocalPointCountry",
+    "MassMessage",
     "OutboxMessage",
     "OutboxStatus",
+    "RateLimitBucket",
     "Registration",
+    "RegistrationChange",
     "RegistrationStatus",
+    "Role",
     "Sector",
+    "User",
+    "UserSession",
     "metadata",
 ]

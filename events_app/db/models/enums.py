@@ -54,6 +54,13 @@ class Sector(StrEnum):
     OTHER = "other"
 
 
+class Role(StrEnum):
+    ADMIN = "admin"
+    EVENT_MANAGER = "event_manager"
+    FOCAL_POINT = "focal_point"
+    CHECKIN_STAFF = "checkin_staff"
+
+
 class OutboxStatus(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"

@@ -41,9 +41,15 @@ class Event(UUIDv7AuditBase):
     registration_opens_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     registration_closes_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     approval_required: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    #: When full, new registrations join a waiting list instead of being turned away.
+    waitlist_enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default=sa.true())
 
     contact_name: Mapped[str] = mapped_column(sa.String(200), default="")
     contact_email: Mapped[str] = mapped_column(sa.String(320))
+    #: Reminder emails, in minutes before the start (default: one day and one hour).
+    reminder_offsets_minutes: Mapped[list[int]] = mapped_column(
+        JsonB, default=lambda: [1440, 60], server_default="[1440, 60]"
+    )
     #: Grows with every change that must reach calendars (time, zone, venue, link, cancellation).
     invite_sequence: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 

@@ -28,6 +28,9 @@ class OutboxMessage(UUIDv7AuditBase):
     registration_id: Mapped[UUID | None] = mapped_column(
         sa.ForeignKey("registrations.id", ondelete="SET NULL"), default=None, index=True
     )
+    mass_message_id: Mapped[UUID | None] = mapped_column(
+        sa.ForeignKey("mass_messages.id", ondelete="SET NULL"), default=None, index=True
+    )
     payload: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
     #: Set when the row is written and reused on every try, so a repeated delivery is recognisable.
     message_id: Mapped[str] = mapped_column(sa.String(255), unique=True)

@@ -40,6 +40,9 @@ class Registration(UUIDv7AuditBase):
             postgresql_where=sa.text(_ACTIVE_SQL),
         ),
         sa.Index("ix_registrations_event_status", "event_id", "status"),
+        sa.Index("ix_registrations_event_waitlist", "event_id", "status", "waitlisted_at"),
+        sa.Index("ix_registrations_event_country", "event_id", "country"),
+        sa.Index("ix_registrations_event_created", "event_id", "created_at"),
     )
 
     event_id: Mapped[UUID] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
@@ -62,6 +65,8 @@ class Registration(UUIDv7AuditBase):
 
     privacy_notice_version: Mapped[str] = mapped_column(sa.String(32))
     consent_given_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    #: When the person joined the waiting list: promotion goes in this order (then by id).
+    waitlisted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
     event: Mapped[Event] = relationship(back_populates="registrations", lazy="joined", innerjoin=True)

@@ -68,6 +68,9 @@ class EventView:
     seats_left: int | None
     state: RegistrationState
     state_message: str
+    #: Open, or full with a waiting list to join.
+    can_register: bool
+    joins_waitlist: bool
     contact_email: str
     is_cancelled: bool
 
@@ -115,6 +118,7 @@ def _offset(instant: datetime, zone: str) -> object:
 def present_event(event: Event, viewer_zone: str | None = None, now: datetime | None = None) -> EventView:
     language = current_language()
     state = registration_state(event, now)
+    joins_waitlist = state is RegistrationState.FULL and event.waitlist_enabled
     used_language = event.text_language("title", language)
     venue_parts = [part for part in (event.venue_name, event.venue_address) if part]
     city_parts = [event.venue_city, country_name(event.venue_country) if event.venue_country else ""]
@@ -135,6 +139,8 @@ def present_event(event: Event, viewer_zone: str | None = None, now: datetime | 
         seats_left=event.seats_left,
         state=state,
         state_message=gettext(STATE_MESSAGES[state]),
+        can_register=state is RegistrationState.OPEN or joins_waitlist,
+        joins_waitlist=joins_waitlist,
         contact_email=event.contact_email,
         is_cancelled=state is RegistrationState.CANCELLED,
     )

@@ -10,12 +10,13 @@ from litestar.params import JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
 
+from events_app.db.models import Registration
 from events_app.deps import EventServiceDep, PathStr, RegistrationServiceDep, SettingsDep, ViewerZone
 from events_app.domain.events.schemas import present_event
 from events_app.domain.registrations import schemas
 from events_app.domain.registrations.notifications import calendar_for, ticket_code
 from events_app.domain.registrations.schemas import RegistrationInvalid, RegistrationRequest
-from events_app.domain.registrations.services import Outcome, RegistrationService
+from events_app.domain.registrations.services import ACCEPTED_OUTCOMES, RegistrationService
 from events_app.domain.registrations.views import (
     ApiError,
     RegistrationAccepted,
@@ -65,7 +66,7 @@ class RegistrationPages(Controller):
                 "registrations/form.html", context=context, status_code=HTTP_422_UNPROCESSABLE_ENTITY
             )
         result = await registration_service.register(slug, registration_data)
-        if result.outcome in (Outcome.CREATED, Outcome.ALREADY_REGISTERED):
+        if result.outcome in ACCEPTED_OUTCOMES:
             return Redirect(f"/events/{slug}/registered")
         await event_service.repository.session.refresh(event)
         context = form_context(present_event(event, viewer_zone), values, {})
@@ -90,7 +91,8 @@ class RegistrationPages(Controller):
         viewer_zone: ViewerZone,
     ) -> Template:
         registration = await _registration_or_404(registration_service, token)
-        context = my_registration_context(registration, token, viewer_zone)
+        position = await registration_service.waitlist_position(registration)
+        context = my_registration_context(registration, token, viewer_zone, position)
         return Template("registrations/my.html", context=context, headers=SECRET_PAGE_HEADERS)
 
     @get("/my/{token:str}/ticket.png", name="my_ticket")
@@ -158,12 +160,12 @@ class RegistrationsApi(Controller):
         except RegistrationInvalid as invalid:
             return Response(ApiError.invalid(invalid), status_code=HTTP_422_UNPROCESSABLE_ENTITY)
         result = await registration_service.register(slug, registration_data)
-        if result.outcome in (Outcome.CREATED, Outcome.ALREADY_REGISTERED):
+        if result.outcome in ACCEPTED_OUTCOMES:
             return Response(RegistrationAccepted.for_slug(slug), status_code=HTTP_201_CREATED)
         return Response(ApiError.conflict(result), status_code=HTTP_409_CONFLICT)
 
 
-async def _registration_or_404(service: RegistrationService, token: PathStr) -> Any:
+async def _registration_or_404(service: RegistrationService, token: str) -> Registration:
     registration = await service.get_by_manage_token(token)
     if registration is None:
         raise NotFoundException(gettext("This link is not valid. Check the link in your email."))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
@@ -10,9 +11,9 @@ from urllib.parse import urlsplit
 from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events_app.db.models import Event, OutboxMessage, Registration, RegistrationStatus
+from events_app.db.models import Event, EventStatus, OutboxMessage, Registration, RegistrationStatus
 from events_app.domain.events.schemas import location_text, present_event
-from events_app.domain.registrations.services import MailKind
+from events_app.domain.registrations.services import MailKind, waitlist_position
 from events_app.lib.i18n import force_locale, gettext
 from events_app.lib.ical import InviteData, InviteMethod, build_calendar
 from events_app.lib.mail import Attachment, OutgoingMail, build_message
@@ -49,7 +50,7 @@ def invite_for(settings: Settings, registration: Registration, sequence: int) ->
     description = gettext("Your registration, ticket and cancellation: %(url)s") % {"url": link}
     if event.kind.is_online and registration.status is RegistrationStatus.CONFIRMED and event.join_url:
         description += "\n" + gettext("Join online: %(url)s") % {"url": event.join_url}
-    cancelled = registration.status is RegistrationStatus.CANCELLED or event.status.value == "cancelled"
+    cancelled = registration.status is RegistrationStatus.CANCELLED or event.status is EventStatus.CANCELLED
     return InviteData(
         uid=registration_uid(registration),
         sequence=sequence,
@@ -69,17 +70,47 @@ def invite_for(settings: Settings, registration: Registration, sequence: int) ->
 
 
 def calendar_for(settings: Settings, registration: Registration, sequence: int) -> tuple[bytes, InviteMethod]:
-    cancelled = registration.status in (RegistrationStatus.CANCELLED, RegistrationStatus.REJECTED)
+    """The invite as it stands: REQUEST while confirmed, CANCEL once the person or the event is off."""
+    cancelled = (
+        registration.status is not RegistrationStatus.CONFIRMED
+        or registration.event.status is EventStatus.CANCELLED
+    )
     method = InviteMethod.CANCEL if cancelled else InviteMethod.REQUEST
     return build_calendar(invite_for(settings, registration, sequence), method), method
 
 
-class RegistrationMailComposer:
-    """Turns an outbox row into a MIME message (the ``Composer`` the outbox worker is given)."""
+#: Extra template context for one kind of mail, looked up when the message is built.
+ContextHook = Callable[[AsyncSession, OutboxMessage, Registration], Awaitable[dict[str, Any]]]
 
-    def __init__(self, settings: Settings, environment: Environment) -> None:
+#: Kinds that carry the calendar invite (REQUEST, or CANCEL once the registration or event is off).
+_CALENDAR_KINDS = {
+    MailKind.CONFIRMED,
+    MailKind.ALREADY_REGISTERED,
+    MailKind.CANCELLED,
+    MailKind.EVENT_UPDATED,
+    MailKind.EVENT_CANCELLED,
+    MailKind.REJECTED,
+}
+#: Kinds that carry the QR ticket (only while the registration is confirmed).
+_TICKET_KINDS = {MailKind.CONFIRMED, MailKind.ALREADY_REGISTERED, MailKind.EVENT_UPDATED, MailKind.REMINDER}
+
+
+class RegistrationMailComposer:
+    """Turns an outbox row into a MIME message (the ``Composer`` the outbox worker is given).
+
+    Every kind is rendered from ``emails/<kind>.txt`` (blocks ``subject`` and ``body``) and
+    ``emails/<kind>.html``, in the recipient's language, with the row's payload in the context.
+    """
+
+    def __init__(
+        self, settings: Settings, environment: Environment, hooks: dict[MailKind, ContextHook] | None = None
+    ) -> None:
         self._settings = settings
         self._environment = environment
+        self._hooks = dict(hooks or {})
+
+    def add_hook(self, kind: MailKind, hook: ContextHook) -> None:
+        self._hooks[kind] = hook
 
     async def __call__(self, session: AsyncSession, message: OutboxMessage) -> EmailMessage:
         if message.registration_id is None:
@@ -87,40 +118,64 @@ class RegistrationMailComposer:
         registration = await session.get(Registration, message.registration_id)
         if registration is None:
             raise LookupError(f"registration {message.registration_id} is gone")
-        with force_locale(message.language):
-            return self._compose(message, registration)
-
-    def _compose(self, message: OutboxMessage, registration: Registration) -> EmailMessage:
         kind = MailKind(message.kind)
+        with force_locale(message.language):
+            extra = await self._hooks[kind](session, message, registration) if kind in self._hooks else {}
+            return self._compose(kind, message, registration, extra)
+
+    def _compose(
+        self, kind: MailKind, message: OutboxMessage, registration: Registration, extra: dict[str, Any]
+    ) -> EmailMessage:
         event = registration.event
         sequence = int(message.payload.get("sequence", registration.invite_sequence))
-        context = self._context(kind, registration, event)
+        confirmed = registration.status is RegistrationStatus.CONFIRMED
+        with_ticket = kind in _TICKET_KINDS and confirmed and event.status is not EventStatus.CANCELLED
+        context = {
+            **self._context(kind, registration, event, with_ticket),
+            "payload": message.payload,
+            **extra,
+        }
+        template = f"emails/{kind.value}"
         mail = OutgoingMail(
             sender=_address(self._settings.mail_from, self._settings.programme_name),
             recipient=_address(registration.email, registration.full_name),
             reply_to=_address(event.contact_email, event.contact_name) if event.contact_email else None,
-            subject=render_block(self._environment, f"emails/{kind.value}.txt", "subject", context),
-            text=render_block(self._environment, f"emails/{kind.value}.txt", "body", context),
-            html=self._environment.get_template(f"emails/{kind.value}.html").render(context),
+            subject=render_block(self._environment, f"{template}.txt", "subject", context),
+            text=render_block(self._environment, f"{template}.txt", "body", context),
+            html=self._environment.get_template(f"{template}.html").render(context),
             message_id=message.message_id,
             language=message.language,
         )
-        self._attach_invite(mail, registration, sequence)
-        if kind is not MailKind.CANCELLED:
+        if self._sends_calendar(kind, registration, message):
+            self._attach_invite(mail, registration, sequence)
+        if with_ticket:
             self._attach_ticket(mail, registration)
         return build_message(mail)
 
-    def _context(self, kind: MailKind, registration: Registration, event: Event) -> dict[str, Any]:
+    @staticmethod
+    def _sends_calendar(kind: MailKind, registration: Registration, message: OutboxMessage) -> bool:
+        if kind not in _CALENDAR_KINDS:
+            return False
+        if kind is MailKind.REJECTED:
+            return bool(message.payload.get("had_invite"))
+        if kind is MailKind.ALREADY_REGISTERED:
+            return registration.status is RegistrationStatus.CONFIRMED
+        return True
+
+    def _context(
+        self, kind: MailKind, registration: Registration, event: Event, with_ticket: bool
+    ) -> dict[str, Any]:
         view = present_event(event)
         show_join = event.kind.is_online and registration.status is RegistrationStatus.CONFIRMED
         return {
             "kind": kind.value,
             "name": registration.full_name,
+            "status": registration.status.value,
             "event": view,
             "location": location_text(event),
             "manage_url": manage_url(self._settings, registration),
             "join_url": event.join_url if show_join and event.join_url else None,
-            "has_ticket": kind is not MailKind.CANCELLED,
+            "has_ticket": with_ticket,
             "qr_cid": QR_CONTENT_ID,
             "programme_name": self._settings.programme_name,
             "contact_email": event.contact_email,
@@ -149,3 +204,13 @@ def _address(email: str, name: str) -> Address:
 def message_id_domain(settings: Settings) -> str:
     """The right-hand side of our Message-IDs: the site's host name."""
     return urlsplit(settings.base_url).hostname or "events-app.invalid"
+
+
+async def waitlist_context(
+    session: AsyncSession, message: OutboxMessage, registration: Registration
+) -> dict[str, Any]:
+    return {"position": await waitlist_position(session, registration)}
+
+
+def make_composer(settings: Settings, environment: Environment) -> RegistrationMailComposer:
+    return RegistrationMailComposer(settings, environment, hooks={MailKind.WAITLISTED: waitlist_context})

@@ -25,6 +25,7 @@ from events_app.db.models import (
     Event,
     EventStatus,
     Registration,
+    RegistrationChange,
     RegistrationStatus,
 )
 from events_app.domain.events.services import RegistrationState, registration_state
@@ -36,16 +37,35 @@ PRIVACY_NOTICE_VERSION = "2026-11"
 
 
 class MailKind(StrEnum):
+    """Every email about a registration; each has ``templates/emails/<value>.{txt,html}``."""
+
     CONFIRMED = "registration_confirmed"
     ALREADY_REGISTERED = "registration_already_registered"
     CANCELLED = "registration_cancelled"
+    PENDING = "registration_pending"
+    WAITLISTED = "registration_waitlisted"
+    REJECTED = "registration_rejected"
+    EVENT_UPDATED = "event_updated"
+    EVENT_CANCELLED = "event_cancelled"
+    REMINDER = "event_reminder"
+    MASS_MESSAGE = "mass_message"
 
 
 class Outcome(StrEnum):
     CREATED = "created"
+    PENDING = "pending"
+    WAITLISTED = "waitlisted"
     ALREADY_REGISTERED = "already_registered"
     FULL = "full"
     CLOSED = "closed"
+
+
+#: Outcomes the person is told about in the same way (their email says which it was).
+ACCEPTED_OUTCOMES = (Outcome.CREATED, Outcome.PENDING, Outcome.WAITLISTED, Outcome.ALREADY_REGISTERED)
+
+
+class DecisionError(Exception):
+    """An organiser's decision does not apply to the registration in its current state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,19 +139,37 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
             await self.session.commit()
             return RegistrationResult(Outcome.ALREADY_REGISTERED, existing)
         state = registration_state(event, moment)
-        if state is not RegistrationState.OPEN:
+        takes_waitlist = state is RegistrationState.FULL and event.waitlist_enabled
+        if state is not RegistrationState.OPEN and not takes_waitlist:
             await self.session.rollback()
             outcome = Outcome.FULL if state is RegistrationState.FULL else Outcome.CLOSED
             return RegistrationResult(outcome, state=state)
-        if not await self._take_seat(event.id):
+        registration = self._new_registration(event, data, moment)
+        outcome = await self._place(registration, event, moment)
+        if outcome is Outcome.FULL:
             await self.session.rollback()
             return RegistrationResult(Outcome.FULL, state=RegistrationState.FULL)
-        registration = self._new_registration(event, data, moment)
         self.session.add(registration)
+        registration.event = event  # after add: attaching it to the event first would warn
         await self.session.flush()
-        self._queue_mail(registration, MailKind.CONFIRMED)
+        self._record_change(registration, None, "self-registration")
+        self._queue_mail(registration, _MAIL_FOR_STATUS[registration.status])
         await self.session.commit()
-        return RegistrationResult(Outcome.CREATED, registration)
+        return RegistrationResult(outcome, registration)
+
+    async def _place(self, registration: Registration, event: Event, moment: datetime) -> Outcome:
+        """Decide a new registration's status: pending review, a seat, the waiting list, or full."""
+        if event.approval_required:
+            registration.status = RegistrationStatus.PENDING_APPROVAL
+            return Outcome.PENDING
+        if await self._take_seat(event.id):
+            registration.status = RegistrationStatus.CONFIRMED
+            return Outcome.CREATED
+        if event.waitlist_enabled:
+            registration.status = RegistrationStatus.WAITLISTED
+            registration.waitlisted_at = moment
+            return Outcome.WAITLISTED
+        return Outcome.FULL
 
     async def _event_for_update(self, slug: str) -> Event | None:
         result = await self.session.execute(
@@ -173,7 +211,6 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
         registration = Registration(
             id=uuid7(),
             event_id=event.id,
-            event=event,
             full_name=data.full_name,
             email=data.email,
             email_normalized=data.email_normalized,
@@ -182,7 +219,7 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
             position=data.position,
             sector=data.sector,
             language=data.language,
-            status=RegistrationStatus.CONFIRMED,
+            status=RegistrationStatus.PENDING_APPROVAL,
             ticket_version=1,
             manage_token_version=1,
             invite_sequence=event.invite_sequence,
@@ -196,38 +233,195 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
     # --- cancelling ---------------------------------------------------------------------------------
 
     async def cancel(self, registration: Registration, now: datetime | None = None) -> bool:
-        """Cancel by the participant; frees the seat and sends a CANCEL for their invite. Commits."""
-        moment = now or datetime.now(UTC)
-        result = await self.session.execute(
-            sa.update(Registration)
-            .where(Registration.id == registration.id, Registration.status.in_(ACTIVE_REGISTRATION_STATUSES))
-            .values(
-                status=RegistrationStatus.CANCELLED,
-                cancelled_at=moment,
-                invite_sequence=Registration.invite_sequence + 1,
-            )
-            .returning(Registration.status)
-            .execution_options(synchronize_session=False)
-        )
-        if result.scalar_one_or_none() is None:
+        """Cancel by the participant; frees the seat for the waiting list and sends a CANCEL. Commits."""
+        changed = await self._leave(registration, RegistrationStatus.CANCELLED, now, actor="participant")
+        if not changed:
             await self.session.rollback()
             return False
-        if registration.status is RegistrationStatus.CONFIRMED:
-            await self._release_seat(registration.event_id)
-        await self.session.refresh(registration)
         self._queue_mail(registration, MailKind.CANCELLED)
         await self.session.commit()
         return True
 
+    async def _leave(
+        self,
+        registration: Registration,
+        to_status: RegistrationStatus,
+        now: datetime | None,
+        actor: str,
+        note: str = "",
+    ) -> bool:
+        """Move an active registration out (cancelled or rejected); a freed seat goes to the waiting list."""
+        moment = now or datetime.now(UTC)
+        from_status = registration.status
+        values: dict[str, object] = {"status": to_status, "invite_sequence": Registration.invite_sequence + 1}
+        if to_status is RegistrationStatus.CANCELLED:
+            values["cancelled_at"] = moment
+        result = await self.session.execute(
+            sa.update(Registration)
+            .where(Registration.id == registration.id, Registration.status == from_status)
+            .where(Registration.status.in_(ACTIVE_REGISTRATION_STATUSES))
+            .values(**values)
+            .returning(Registration.id)
+            .execution_options(synchronize_session=False)
+        )
+        if result.scalar_one_or_none() is None:
+            return False
+        await self.session.refresh(registration)
+        self._record_change(registration, from_status, actor, note)
+        if from_status is RegistrationStatus.CONFIRMED:
+            await self._release_seat(registration.event_id)
+            await self.promote_waitlisted(registration.event_id, actor="automatic")
+        return True
+
+    # --- organiser decisions ------------------------------------------------------------------------
+
+    async def approve(self, registration: Registration, actor: str) -> RegistrationStatus:
+        """Pending -> confirmed (with the invite and ticket), or -> waiting list when full. Commits."""
+        if registration.status is not RegistrationStatus.PENDING_APPROVAL:
+            raise DecisionError("only a pending registration can be approved")
+        await self._lock_event(registration.event_id)
+        if await self._take_seat(registration.event_id):
+            await self._set_status(registration, RegistrationStatus.CONFIRMED, actor, "approved")
+        elif registration.event.waitlist_enabled:
+            await self._set_status(registration, RegistrationStatus.WAITLISTED, actor, "approved; event full")
+        else:
+            await self.session.rollback()
+            raise DecisionError("the event is full and has no waiting list")
+        self._queue_mail(registration, _MAIL_FOR_STATUS[registration.status], reason="approved")
+        await self.session.commit()
+        return registration.status
+
+    async def reject(self, registration: Registration, actor: str, note: str = "") -> None:
+        """Pending, waitlisted or confirmed -> rejected, with a polite notice. Commits."""
+        had_invite = registration.status is RegistrationStatus.CONFIRMED
+        if not await self._leave(registration, RegistrationStatus.REJECTED, None, actor=actor, note=note):
+            await self.session.rollback()
+            raise DecisionError("only an active registration can be rejected")
+        self._queue_mail(registration, MailKind.REJECTED, had_invite=had_invite)
+        await self.session.commit()
+
+    async def promote(self, registration: Registration, actor: str) -> None:
+        """Promote one waitlisted person by hand, out of turn. Without a free seat the capacity grows
+        by one: the organiser chose to add this seat, so nobody is overbooked. Commits."""
+        if registration.status is not RegistrationStatus.WAITLISTED:
+            raise DecisionError("only a waitlisted registration can be promoted")
+        await self._lock_event(registration.event_id)
+        if not await self._take_seat(registration.event_id):
+            await self.session.execute(
+                sa.update(Event)
+                .where(Event.id == registration.event_id, Event.capacity.is_not(None))
+                .values(capacity=Event.capacity + 1, seats_taken=Event.seats_taken + 1)
+                .execution_options(synchronize_session=False)
+            )
+        await self._set_status(registration, RegistrationStatus.CONFIRMED, actor, "promoted by hand")
+        self._queue_mail(registration, MailKind.CONFIRMED, reason="promoted")
+        await self.session.commit()
+
+    async def promote_waitlisted(self, event_id: UUID, actor: str = "automatic") -> int:
+        """Give every free seat to the head of the waiting list, in order; in the caller's transaction.
+
+        Call it wherever seats may have been freed (cancellation, rejection, a larger capacity).
+        """
+        promoted = 0
+        while True:
+            result = await self.session.execute(
+                sa.select(Registration)
+                .where(
+                    Registration.event_id == event_id, Registration.status == RegistrationStatus.WAITLISTED
+                )
+                .order_by(Registration.waitlisted_at, Registration.id)
+                .limit(1)
+                .with_for_update(skip_locked=True, of=Registration)
+            )
+            candidate = result.unique().scalar_one_or_none()
+            if candidate is None or not await self._take_seat(event_id):
+                return promoted
+            await self._set_status(
+                candidate, RegistrationStatus.CONFIRMED, actor, "promoted from the waiting list"
+            )
+            self._queue_mail(candidate, MailKind.CONFIRMED, reason="promoted")
+            promoted += 1
+
+    async def waitlist_position(self, registration: Registration) -> int | None:
+        return await waitlist_position(self.session, registration)
+
+    async def _lock_event(self, event_id: UUID) -> None:
+        """Serialise decisions on one event (PostgreSQL row lock; SQLite already has one writer)."""
+        await self.session.execute(sa.select(Event.id).where(Event.id == event_id).with_for_update())
+
+    async def _set_status(
+        self, registration: Registration, to_status: RegistrationStatus, actor: str, note: str
+    ) -> None:
+        from_status = registration.status
+        registration.status = to_status
+        if to_status is RegistrationStatus.WAITLISTED:
+            registration.waitlisted_at = datetime.now(UTC)
+        await self.session.flush()
+        self._record_change(registration, from_status, actor, note)
+
+    def _record_change(
+        self, registration: Registration, from_status: RegistrationStatus | None, actor: str, note: str = ""
+    ) -> None:
+        self.session.add(
+            RegistrationChange(
+                id=uuid7(),
+                registration_id=registration.id,
+                from_status=from_status,
+                to_status=registration.status,
+                actor_label=actor,
+                note=note,
+            )
+        )
+
     # --- mail ---------------------------------------------------------------------------------------
 
-    def _queue_mail(self, registration: Registration, kind: MailKind) -> None:
-        outbox.enqueue(
-            self.session,
-            kind=kind.value,
-            recipient=registration.email,
-            language=registration.language,
-            registration_id=registration.id,
-            message_id_domain=self.tokens.message_id_domain,
-            payload={"sequence": registration.invite_sequence},
+    def _queue_mail(self, registration: Registration, kind: MailKind, **payload: object) -> None:
+        queue_registration_mail(self.session, self.tokens, registration, kind, **payload)
+
+
+def queue_registration_mail(
+    session: AsyncSession,
+    tokens: TokenSettings,
+    registration: Registration,
+    kind: MailKind,
+    **payload: object,
+) -> None:
+    """Write one email about ``registration`` into the outbox, in the caller's transaction."""
+    outbox.enqueue(
+        session,
+        kind=kind.value,
+        recipient=registration.email,
+        language=registration.language,
+        registration_id=registration.id,
+        message_id_domain=tokens.message_id_domain,
+        payload={"sequence": registration.invite_sequence, **payload},
+    )
+
+
+_MAIL_FOR_STATUS = {
+    RegistrationStatus.CONFIRMED: MailKind.CONFIRMED,
+    RegistrationStatus.PENDING_APPROVAL: MailKind.PENDING,
+    RegistrationStatus.WAITLISTED: MailKind.WAITLISTED,
+}
+
+
+async def waitlist_position(session: AsyncSession, registration: Registration) -> int | None:
+    """1 for the head of the waiting list; None when the person is not waitlisted."""
+    if registration.status is not RegistrationStatus.WAITLISTED or registration.waitlisted_at is None:
+        return None
+    ahead = await session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Registration)
+        .where(
+            Registration.event_id == registration.event_id,
+            Registration.status == RegistrationStatus.WAITLISTED,
+            sa.or_(
+                Registration.waitlisted_at < registration.waitlisted_at,
+                sa.and_(
+                    Registration.waitlisted_at == registration.waitlisted_at,
+                    Registration.id < registration.id,
+                ),
+            ),
         )
+    )
+    return int(ahead or 0) + 1

@@ -56,7 +56,7 @@ def outcome_message(result: RegistrationResult) -> str:
 
 
 def my_registration_context(
-    registration: Registration, token: str, viewer_zone: str | None
+    registration: Registration, token: str, viewer_zone: str | None, waitlist_position: int | None = None
 ) -> dict[str, Any]:
     event = registration.event
     confirmed = registration.status is RegistrationStatus.CONFIRMED
@@ -75,6 +75,7 @@ def my_registration_context(
         "join_url": event.join_url if confirmed and event.kind.is_online and event.join_url else None,
         "ticket_url": f"/my/{token}/ticket.png",
         "invite_url": f"/my/{token}/invite.ics",
+        "waitlist_position": waitlist_position,
         "cancel_url": f"/my/{token}/cancel",
         "manage_url": f"/my/{token}",
     }
