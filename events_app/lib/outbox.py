@@ -73,6 +73,7 @@ def enqueue(
     registration_id: UUID | None = None,
     payload: dict[str, Any] | None = None,
     dedupe_key: str | None = None,
+    mass_message_id: UUID | None = None,
 ) -> OutboxMessage:
     """Add a message to the session's transaction; it is sent only if that transaction commits."""
     message = OutboxMessage(
@@ -84,6 +85,7 @@ def enqueue(
         payload=payload or {},
         message_id=make_message_id(message_id_domain),
         dedupe_key=dedupe_key,
+        mass_message_id=mass_message_id,
         status=OutboxStatus.QUEUED,
         attempts=0,
         next_attempt_at=utcnow(),
@@ -99,6 +101,9 @@ async def backlog(session: AsyncSession) -> int:
         sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(pending))
     )
     return int(result.scalar_one())
+
+
+PeriodicJob = Callable[[AsyncSession], Awaitable[int]]
 
 
 class Composer(Protocol):
@@ -129,8 +134,13 @@ class OutboxWorker:
         batch_size: int = 50,
         poll_seconds: float = 2.0,
         name: str | None = None,
+        periodic_jobs: list[PeriodicJob] | None = None,
+        periodic_seconds: float = 30.0,
     ) -> None:
         self._session_maker = session_maker
+        self._periodic_jobs = list(periodic_jobs or [])
+        self._periodic_seconds = periodic_seconds
+        self._periodic_due_at = 0.0
         self._composer = composer
         self._transport_factory = transport_factory
         self._policy = policy
@@ -165,8 +175,28 @@ class OutboxWorker:
         for task in pending:
             task.cancel()
 
+    async def run_periodic_jobs(self) -> int:
+        """Run the jobs that write outbox rows on a schedule (reminders, retention); returns rows written.
+
+        Each job must be idempotent and safe with several workers running it at once (e.g. by writing
+        rows with a ``dedupe_key``): every worker runs them.
+        """
+        written = 0
+        for job in self._periodic_jobs:
+            async with self._session_maker() as session:
+                written += await job(session)
+                await session.commit()
+        return written
+
+    async def _maybe_run_periodic_jobs(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._periodic_jobs and now >= self._periodic_due_at:
+            self._periodic_due_at = now + self._periodic_seconds
+            await self.run_periodic_jobs()
+
     async def run_once(self) -> int:
         """Deliver one batch of due messages; returns how many rows were claimed."""
+        await self._maybe_run_periodic_jobs()
         claimed = await self._claim()
         if not claimed:
             return 0

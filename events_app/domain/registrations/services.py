@@ -24,6 +24,7 @@ from events_app.db.models import (
     ACTIVE_REGISTRATION_STATUSES,
     Event,
     EventStatus,
+    OutboxMessage,
     Registration,
     RegistrationChange,
     RegistrationStatus,
@@ -384,10 +385,13 @@ def queue_registration_mail(
     tokens: TokenSettings,
     registration: Registration,
     kind: MailKind,
+    *,
+    dedupe_key: str | None = None,
+    mass_message_id: UUID | None = None,
     **payload: object,
-) -> None:
+) -> OutboxMessage:
     """Write one email about ``registration`` into the outbox, in the caller's transaction."""
-    outbox.enqueue(
+    return outbox.enqueue(
         session,
         kind=kind.value,
         recipient=registration.email,
@@ -395,6 +399,8 @@ def queue_registration_mail(
         registration_id=registration.id,
         message_id_domain=tokens.message_id_domain,
         payload={"sequence": registration.invite_sequence, **payload},
+        dedupe_key=dedupe_key,
+        mass_message_id=mass_message_id,
     )
 
 
