@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -376,7 +377,7 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
 
     # --- mail ---------------------------------------------------------------------------------------
 
-    def _queue_mail(self, registration: Registration, kind: MailKind, **payload: object) -> None:
+    def _queue_mail(self, registration: Registration, kind: MailKind, **payload: Any) -> None:
         queue_registration_mail(self.session, self.tokens, registration, kind, **payload)
 
 
