@@ -42,7 +42,7 @@ from events_app.lib.i18n import gettext
 from events_app.lib.mail import make_transport
 from events_app.lib.outbox import OutboxWorker, RetryPolicy
 from events_app.lib.templating import make_environment
-from events_app.lib.web import LocaleMiddleware
+from events_app.lib.web import LocaleMiddleware, SecurityMiddleware
 from events_app.settings import PROJECT_ROOT, Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -199,7 +199,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "principal": Provide(provide_principal),
             "api_principal": Provide(provide_api_principal),
         },
-        middleware=[LocaleMiddleware(settings.default_language, settings.serves_https)],
+        middleware=[
+            SecurityMiddleware(settings.base_url, settings.serves_https),
+            LocaleMiddleware(settings.default_language, settings.serves_https),
+        ],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_secure=settings.serves_https,

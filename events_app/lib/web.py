@@ -5,8 +5,17 @@ from __future__ import annotations
 from http.cookies import SimpleCookie
 
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 
 from events_app.lib import i18n
 
@@ -90,3 +99,92 @@ def client_ip(scope: Scope) -> str:
     """The client's address as uvicorn reports it (behind a proxy, run uvicorn with --proxy-headers)."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+#: Paths whose answers hold personal data or secrets: never stored by browsers or proxies.
+PRIVATE_PREFIXES = ("/manage", "/api/manage", "/my/", "/login", "/logout", "/j/", "/api/checkin")
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _same_origin(origin: str, expected: str) -> bool:
+    return origin.rstrip("/").lower() == expected.rstrip("/").lower()
+
+
+def is_cross_site_request(scope: Scope, base_url: str) -> bool:
+    """A state-changing browser request sent from another site (checked before CSRF tokens)."""
+    if scope.get("method", "GET") not in UNSAFE_METHODS:
+        return False
+    if _header(scope, b"sec-fetch-site") == "cross-site":
+        return True
+    origin = _header(scope, b"origin")
+    if not origin or origin == "null":
+        return origin == "null"
+    host = _header(scope, b"host")
+    scheme = scope.get("scheme", "http")
+    return not (_same_origin(origin, base_url) or (host and _same_origin(origin, f"{scheme}://{host}")))
+
+
+class SecurityMiddleware(ASGIMiddleware):
+    """Security headers on every answer; cross-site state-changing requests are refused."""
+
+    def __init__(self, base_url: str, serves_https: bool) -> None:
+        self.base_url = base_url
+        self.serves_https = serves_https
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope["type"] == ScopeType.HTTP and is_cross_site_request(scope, self.base_url):
+            await self._refuse(send)
+            return
+        path = str(scope.get("path", ""))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                self._add_headers(headers, path)
+            await send(message)
+
+        await next_app(scope, receive, send_with_headers)
+
+    def _add_headers(self, headers: MutableScopeHeaders, path: str) -> None:
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+        if "referrer-policy" not in headers:
+            headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        if self.serves_https:
+            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+        if path.startswith(PRIVATE_PREFIXES):
+            headers["Cache-Control"] = "no-store"
+
+    @staticmethod
+    async def _refuse(send: Send) -> None:
+        body = b"Cross-site request refused."
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+        await send(start)
+        end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+        await send(end)
