@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 
 from events_app.deps import EventServiceDep, PathStr, SettingsDep, ViewerZone
+from events_app.domain.events.calendars import add_to_calendar_links, event_ics, feed_ics
 from events_app.domain.events.schemas import EventOut, event_out, present_event
 from events_app.lib.i18n import gettext
+
+ICS_MEDIA_TYPE = "text/calendar; charset=utf-8"
+
+
+def feed_url(base_url: str) -> str:
+    """The subscription address: webcal:// makes calendar apps offer to subscribe."""
+    return "webcal://" + base_url.split("://", 1)[-1] + "/calendar.ics"
 
 
 class EventPages(Controller):
@@ -22,12 +30,34 @@ class EventPages(Controller):
 
     @get("/events/{slug:str}", name="event")
     async def event_page(
-        self, slug: PathStr, event_service: EventServiceDep, viewer_zone: ViewerZone
+        self, slug: PathStr, event_service: EventServiceDep, viewer_zone: ViewerZone, settings: SettingsDep
     ) -> Template:
         event = await event_service.get_public(slug)
         if event is None:
             raise NotFoundException(gettext("This event does not exist or is not published."))
-        return Template("events/detail.html", context={"event": present_event(event, viewer_zone)})
+        context = {
+            "event": present_event(event, viewer_zone),
+            "calendar_links": add_to_calendar_links(event, settings.base_url),
+            "feed_url": feed_url(settings.base_url),
+        }
+        return Template("events/detail.html", context=context)
+
+    @get("/events/{slug:str}/calendar.ics", name="event_ics")
+    async def event_calendar(
+        self, slug: PathStr, event_service: EventServiceDep, settings: SettingsDep
+    ) -> Response[bytes]:
+        event = await event_service.get_public(slug)
+        if event is None:
+            raise NotFoundException(gettext("This event does not exist or is not published."))
+        headers = {"Content-Disposition": f'attachment; filename="{event.slug}.ics"'}
+        return Response(event_ics(event, settings.base_url), media_type=ICS_MEDIA_TYPE, headers=headers)
+
+    @get("/calendar.ics", name="feed")
+    async def feed(self, event_service: EventServiceDep, settings: SettingsDep) -> Response[bytes]:
+        """Every published (and cancelled) upcoming and past event, for calendar subscriptions."""
+        events = await event_service.list_for_feed()
+        body = feed_ics(events, settings.base_url, gettext("Programme events"))
+        return Response(body, media_type=ICS_MEDIA_TYPE, headers={"Cache-Control": "public, max-age=300"})
 
 
 class EventsApi(Controller):

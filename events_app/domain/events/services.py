@@ -47,6 +47,15 @@ class EventService(SQLAlchemyAsyncRepositoryService[Event, EventRepository]):
         )
         return await self.get_many(statement=statement)
 
+    async def list_for_feed(self, limit: int = 500) -> Sequence[Event]:
+        statement = (
+            sa.select(Event)
+            .where(Event.status.in_((EventStatus.PUBLISHED, EventStatus.CANCELLED)))
+            .order_by(Event.starts_at.desc())
+            .limit(limit)
+        )
+        return await self.get_many(statement=statement)
+
     async def get_public(self, slug: str) -> Event | None:
         """A published or cancelled event (drafts do not exist for the public)."""
         return await self.get_one_or_none(
