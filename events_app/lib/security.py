@@ -24,6 +24,8 @@ TOKEN_BYTES = 32
 class TokenPurpose(StrEnum):
     TICKET = "ticket"
     MANAGE = "manage"
+    JOIN = "join"
+    CERTIFICATE = "certificate"
 
 
 def derive_token(secret_key: str, purpose: TokenPurpose, subject_id: UUID, version: int) -> str:

@@ -10,6 +10,14 @@ from events_app.db.models.account import (
     User,
     UserSession,
 )
+from events_app.db.models.attendance import (
+    AttendanceImport,
+    Certificate,
+    CheckIn,
+    JoinClick,
+    OnlineAttendance,
+    ScanAttempt,
+)
 from events_app.db.models.audit import AuditEntry, RegistrationChange
 from events_app.db.models.enums import (
     ACTIVE_REGISTRATION_STATUSES,
@@ -30,6 +38,12 @@ metadata = orm_registry.metadata
 __all__ = [
     "ACTIVE_REGISTRATION_STATUSES",
     "ApiToken",
+    "AttendanceImport",
+    "Certificate",
+    "CheckIn",
+    "JoinClick",
+    "OnlineAttendance",
+    "ScanAttempt",
     "AuditEntry",
     "Event",
     "EventAssignment",

@@ -46,6 +46,8 @@ class Event(UUIDv7AuditBase):
 
     contact_name: Mapped[str] = mapped_column(sa.String(200), default="")
     contact_email: Mapped[str] = mapped_column(sa.String(320))
+    #: Share of the event's scheduled duration an online participant must attend to count as attended.
+    attendance_threshold_percent: Mapped[int] = mapped_column(sa.Integer, default=60, server_default="60")
     #: Reminder emails, in minutes before the start (default: one day and one hour).
     reminder_offsets_minutes: Mapped[list[int]] = mapped_column(
         JsonB, default=lambda: [1440, 60], server_default="[1440, 60]"

@@ -60,6 +60,8 @@ class Registration(UUIDv7AuditBase):
     ticket_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     manage_token_version: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
     manage_token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: Look-up hash of the personal join link of online events (derived like the other tokens).
+    join_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True, default=None)
     #: The SEQUENCE of the last invite sent to this person; only ever grows.
     invite_sequence: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
