@@ -71,6 +71,16 @@ class AccountService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
             user.event_assignments.append(EventAssignment(event_id=event_id))
             await self.session.flush()
 
+    async def set_password(self, user: User, password: str) -> None:
+        """A new password; every open login of the user ends (API tokens are left alone)."""
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        user.password_hash = hash_password(password)
+        await self.end_sessions_of(user.id)
+
+    async def end_sessions_of(self, user_id: UUID) -> None:
+        await self.session.execute(sa.delete(UserSession).where(UserSession.user_id == user_id))
+
     # --- logging in ---------------------------------------------------------------------------------
 
     async def authenticate(self, email: str, password: str) -> User | None:

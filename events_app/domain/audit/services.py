@@ -51,7 +51,8 @@ async def search(
     if action:
         statement = statement.where(AuditEntry.action == action)
     if actor:
-        statement = statement.where(AuditEntry.actor_label.ilike(f"%{actor}%"))
+        escaped = actor.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(AuditEntry.actor_label.ilike(f"%{escaped}%", escape="\\"))
     if event_id:
         statement = statement.where(AuditEntry.event_id == event_id)
     return (await session.execute(statement.limit(limit).offset(offset))).scalars().all()

@@ -1,0 +1,1 @@
+"""Administration: organiser accounts, API tokens and the audit log."""
