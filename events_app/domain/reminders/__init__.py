@@ -1,0 +1,1 @@
+"""Reminder emails before an event starts, queued by a periodic job of the outbox workers."""
