@@ -202,3 +202,13 @@ def _csrf(html: str) -> str:
     found = CSRF_FIELD.search(html)
     assert found
     return found.group(1)
+
+
+async def test_the_message_says_its_language(
+    client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession], worker: OutboxWorker,
+    smtp_server: SmtpServer,
+) -> None:
+    await add_event(session_maker)
+    await submit_registration(client, "launch", language="pt_BR")
+    await worker.drain()
+    assert smtp_server.messages[0]["Content-Language"] == "pt-BR"

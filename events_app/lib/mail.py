@@ -76,7 +76,6 @@ def build_message(mail: OutgoingMail, sent_at_header: str | None = None) -> Emai
     if mail.reply_to is not None:
         message["Reply-To"] = mail.reply_to
     message["Message-ID"] = mail.message_id
-    message["Content-Language"] = mail.language.replace("_", "-")
     if sent_at_header:
         message["Date"] = sent_at_header
     message.set_content(mail.text, subtype="plain", charset="utf-8", cte="quoted-printable")
@@ -111,6 +110,8 @@ def build_message(mail: OutgoingMail, sent_at_header: str | None = None) -> Emai
             filename=attachment.filename,
             params=attachment.params,
         )
+    # Last: each multipart conversion above moves the Content-* headers into the first part.
+    message["Content-Language"] = mail.language.replace("_", "-")
     return message
 
 
