@@ -42,7 +42,7 @@ async def test_smtp_down_then_up_delivers_each_message_exactly_once(
     tmp_path: Path, database_url: str, session_maker: async_sessionmaker[AsyncSession]
 ) -> None:
     port = free_port()  # nothing listens here yet
-    settings = make_settings(tmp_path, database_url, port, outbox_retry_base_seconds=0.3)
+    settings = make_settings(tmp_path, database_url, port, outbox_retry_base_seconds=600)
     await add_event(session_maker)
     async with AsyncTestClient(app=create_app(settings), base_url="http://testserver.local") as client:
         await register_many(client, 10)
@@ -54,10 +54,12 @@ async def test_smtp_down_then_up_delivers_each_message_exactly_once(
     assert all("Connect" in (row.last_error or "") or "refused" in (row.last_error or "") for row in rows)
     assert await worker.run_once() == 0  # nothing is due before the retry delay
 
+    assert all(row.next_attempt_at > utcnow() + timedelta(minutes=9) for row in rows)
+
     server = SmtpServer(port)
     server.start()
     try:
-        await asyncio.sleep(0.4)
+        await _let_retry_delays_pass(session_maker)
         assert await worker.drain() == 10
         assert await worker.drain() == 0
     finally:
@@ -268,3 +270,14 @@ async def test_the_worker_started_with_the_app_delivers_without_help(
         await register_many(client, 3)
         # Far shorter than the 30 s poll: the commit itself wakes the in-process worker.
         await wait_for(lambda: len(smtp_server.messages) == 3, timeout=5)
+
+
+async def _let_retry_delays_pass(session_maker: async_sessionmaker[AsyncSession]) -> None:
+    """Stand-in for waiting ten minutes: make every queued row due now."""
+    async with session_maker() as session:
+        await session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.QUEUED)
+            .values(next_attempt_at=utcnow())
+        )
+        await session.commit()
