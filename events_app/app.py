@@ -32,11 +32,15 @@ from events_app import deps
 from events_app.db.engine import make_sqlalchemy_config
 from events_app.domain.accounts.controllers import AuthController
 from events_app.domain.accounts.deps import LoginRequired, provide_api_principal, provide_principal
+from events_app.domain.attendance.controllers import AttendancePublicPages
 from events_app.domain.events.controllers import EventPages, EventsApi
 from events_app.domain.manage.routes import ORGANISER_CONTROLLERS
+from events_app.domain.messages.services import mass_message_hook
 from events_app.domain.registrations.controllers import RegistrationPages, RegistrationsApi
 from events_app.domain.registrations.notifications import make_composer
 from events_app.domain.registrations.schemas import MSG_REQUIRED
+from events_app.domain.registrations.services import MailKind
+from events_app.domain.reminders.services import reminder_context, reminder_job
 from events_app.domain.system.controllers import SystemController
 from events_app.lib.i18n import gettext
 from events_app.lib.mail import make_transport
@@ -52,9 +56,12 @@ MAX_REQUEST_BODY_BYTES = 1024 * 1024
 def make_worker(
     settings: Settings, session_maker: Callable[[], AsyncSession], name: str | None = None
 ) -> OutboxWorker:
+    composer = make_composer(settings, make_environment())
+    composer.add_hook(MailKind.MASS_MESSAGE, mass_message_hook(settings))
+    composer.add_hook(MailKind.REMINDER, reminder_context)
     return OutboxWorker(
         session_maker,
-        make_composer(settings, make_environment()),
+        composer,
         lambda: make_transport(settings),
         RetryPolicy(
             base_seconds=settings.outbox_retry_base_seconds,
@@ -64,6 +71,7 @@ def make_worker(
         batch_size=settings.outbox_batch_size,
         poll_seconds=settings.outbox_poll_seconds,
         name=name,
+        periodic_jobs=[reminder_job(settings)],
     )
 
 
@@ -73,11 +81,13 @@ def _is_api(request: Request) -> bool:  # type: ignore[type-arg]
 
 def _http_error(request: Request, exc: HTTPException) -> Response:  # type: ignore[type-arg]
     if _is_api(request):
-        return Response({"detail": exc.detail, "code": "error", "errors": []}, status_code=exc.status_code)
+        body = {"detail": exc.detail, "code": "error", "errors": []}
+        return Response(body, status_code=exc.status_code, headers=exc.headers)
     return Template(
         "errors/error.html",
         context={"status": exc.status_code, "detail": exc.detail},
         status_code=exc.status_code,
+        headers=exc.headers,
     )
 
 
@@ -183,6 +193,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             EventsApi,
             RegistrationPages,
             RegistrationsApi,
+            AttendancePublicPages,
             SystemController,
             AuthController,
             *ORGANISER_CONTROLLERS,

@@ -43,6 +43,7 @@ class Registration(UUIDv7AuditBase):
         sa.Index("ix_registrations_event_waitlist", "event_id", "status", "waitlisted_at"),
         sa.Index("ix_registrations_event_country", "event_id", "country"),
         sa.Index("ix_registrations_event_created", "event_id", "created_at"),
+        sa.Index("ix_registrations_event_name", "event_id", "full_name", "id"),
     )
 
     event_id: Mapped[UUID] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
