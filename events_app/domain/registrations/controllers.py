@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Response, get, post
@@ -12,9 +13,10 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_422_
 
 from events_app.db.models import Registration
 from events_app.deps import EventServiceDep, PathStr, RegistrationServiceDep, SettingsDep, ViewerZone
+from events_app.domain.attendance.services import certificate_available
 from events_app.domain.events.schemas import present_event
 from events_app.domain.registrations import schemas
-from events_app.domain.registrations.notifications import calendar_for, ticket_code
+from events_app.domain.registrations.notifications import calendar_for, join_link, ticket_code
 from events_app.domain.registrations.schemas import RegistrationInvalid, RegistrationRequest
 from events_app.domain.registrations.services import ACCEPTED_OUTCOMES, RegistrationService
 from events_app.domain.registrations.views import (
@@ -92,7 +94,17 @@ class RegistrationPages(Controller):
     ) -> Template:
         registration = await _registration_or_404(registration_service, token)
         position = await registration_service.waitlist_position(registration)
-        context = my_registration_context(registration, token, viewer_zone, position)
+        certificate = await certificate_available(
+            registration_service.session, registration, datetime.now(UTC)
+        )
+        context = my_registration_context(
+            registration,
+            token,
+            viewer_zone,
+            position,
+            join_link=join_link(settings, registration),
+            certificate_available=certificate,
+        )
         return Template("registrations/my.html", context=context, headers=SECRET_PAGE_HEADERS)
 
     @get("/my/{token:str}/ticket.png", name="my_ticket")

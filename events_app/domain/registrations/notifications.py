@@ -12,6 +12,7 @@ from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events_app.db.models import Event, EventStatus, OutboxMessage, Registration, RegistrationStatus
+from events_app.domain.attendance.services import certificate_mail_hook
 from events_app.domain.events.schemas import location_text, present_event
 from events_app.domain.registrations.services import MailKind, waitlist_position
 from events_app.lib.i18n import force_locale, gettext
@@ -37,6 +38,18 @@ def manage_url(settings: Settings, registration: Registration) -> str:
     return f"{settings.base_url}/my/{token}"
 
 
+def join_link(settings: Settings, registration: Registration) -> str | None:
+    """The personal join link (``/j/<token>``) of a confirmed registrant of an online or hybrid event.
+
+    It redirects to the meeting and records the click; the meeting URL itself never goes out by mail.
+    """
+    event = registration.event
+    if not (event.kind.is_online and event.join_url and registration.status is RegistrationStatus.CONFIRMED):
+        return None
+    token = derive_token(settings.secret_key, TokenPurpose.JOIN, registration.id, 1)
+    return f"{settings.base_url}/j/{token}"
+
+
 def ticket_code(settings: Settings, registration: Registration) -> str:
     return derive_token(
         settings.secret_key, TokenPurpose.TICKET, registration.id, registration.ticket_version
@@ -48,8 +61,8 @@ def invite_for(settings: Settings, registration: Registration, sequence: int) ->
     event = registration.event
     link = manage_url(settings, registration)
     description = gettext("Your registration, ticket and cancellation: %(url)s") % {"url": link}
-    if event.kind.is_online and registration.status is RegistrationStatus.CONFIRMED and event.join_url:
-        description += "\n" + gettext("Join online: %(url)s") % {"url": event.join_url}
+    if personal_join := join_link(settings, registration):
+        description += "\n" + gettext("Join online: %(url)s") % {"url": personal_join}
     cancelled = registration.status is RegistrationStatus.CANCELLED or event.status is EventStatus.CANCELLED
     return InviteData(
         uid=registration_uid(registration),
@@ -130,6 +143,7 @@ class RegistrationMailComposer:
         sequence = int(message.payload.get("sequence", registration.invite_sequence))
         confirmed = registration.status is RegistrationStatus.CONFIRMED
         with_ticket = kind in _TICKET_KINDS and confirmed and event.status is not EventStatus.CANCELLED
+        attachments: list[Attachment] = extra.pop("attachments", [])  # a hook may add files
         context = {
             **self._context(kind, registration, event, with_ticket),
             "payload": message.payload,
@@ -150,15 +164,17 @@ class RegistrationMailComposer:
             self._attach_invite(mail, registration, sequence)
         if with_ticket:
             self._attach_ticket(mail, registration)
+        mail.attachments.extend(attachments)
         return build_message(mail)
 
     @staticmethod
     def _sends_calendar(kind: MailKind, registration: Registration, message: OutboxMessage) -> bool:
         if kind not in _CALENDAR_KINDS:
             return False
-        if kind is MailKind.REJECTED:
+        if kind in (MailKind.REJECTED, MailKind.EVENT_CANCELLED):
+            # Only those who held an invite get a CANCEL (not the pending or waitlisted).
             return bool(message.payload.get("had_invite"))
-        if kind is MailKind.ALREADY_REGISTERED:
+        if kind in (MailKind.ALREADY_REGISTERED, MailKind.EVENT_UPDATED):
             return registration.status is RegistrationStatus.CONFIRMED
         return True
 
@@ -174,7 +190,7 @@ class RegistrationMailComposer:
             "event": view,
             "location": location_text(event),
             "manage_url": manage_url(self._settings, registration),
-            "join_url": event.join_url if show_join and event.join_url else None,
+            "join_url": join_link(self._settings, registration) if show_join else None,
             "has_ticket": with_ticket,
             "qr_cid": QR_CONTENT_ID,
             "programme_name": self._settings.programme_name,
@@ -213,4 +229,8 @@ async def waitlist_context(
 
 
 def make_composer(settings: Settings, environment: Environment) -> RegistrationMailComposer:
-    return RegistrationMailComposer(settings, environment, hooks={MailKind.WAITLISTED: waitlist_context})
+    hooks: dict[MailKind, ContextHook] = {
+        MailKind.WAITLISTED: waitlist_context,
+        MailKind.CERTIFICATE: certificate_mail_hook(settings),
+    }
+    return RegistrationMailComposer(settings, environment, hooks=hooks)

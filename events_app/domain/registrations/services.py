@@ -51,6 +51,7 @@ class MailKind(StrEnum):
     EVENT_CANCELLED = "event_cancelled"
     REMINDER = "event_reminder"
     MASS_MESSAGE = "mass_message"
+    CERTIFICATE = "certificate"
 
 
 class Outcome(StrEnum):
@@ -230,6 +231,9 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
         )
         registration.ticket_hash = hash_token(self.ticket_code(registration))
         registration.manage_token_hash = hash_token(self.manage_token(registration))
+        registration.join_token_hash = hash_token(
+            derive_token(self.tokens.secret_key, TokenPurpose.JOIN, registration.id, 1)
+        )
         return registration
 
     # --- cancelling ---------------------------------------------------------------------------------

@@ -56,8 +56,16 @@ def outcome_message(result: RegistrationResult) -> str:
 
 
 def my_registration_context(
-    registration: Registration, token: str, viewer_zone: str | None, waitlist_position: int | None = None
+    registration: Registration,
+    token: str,
+    viewer_zone: str | None,
+    waitlist_position: int | None = None,
+    *,
+    join_link: str | None = None,
+    certificate_available: bool = False,
 ) -> dict[str, Any]:
+    """``join_link``: the personal link (never the meeting URL itself); ``certificate_available``: the
+    event has ended and the person qualifies for a certificate of attendance."""
     event = registration.event
     confirmed = registration.status is RegistrationStatus.CONFIRMED
     return {
@@ -72,7 +80,8 @@ def my_registration_context(
             "is_active": registration.is_active,
             "is_confirmed": confirmed,
         },
-        "join_url": event.join_url if confirmed and event.kind.is_online and event.join_url else None,
+        "join_url": join_link,
+        "certificate_url": f"/my/{token}/certificate.pdf" if certificate_available else None,
         "ticket_url": f"/my/{token}/ticket.png",
         "invite_url": f"/my/{token}/invite.ics",
         "waitlist_position": waitlist_position,
