@@ -13,6 +13,9 @@ COPY events_app ./events_app
 RUN /venv/bin/pip install -e .
 
 FROM python:3.11-slim AS runtime
+# DejaVu Sans: certificates of attendance render any Latin, Greek or Cyrillic name.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 ENV PATH="/venv/bin:$PATH" PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     EVENTS_VAR_DIR=/var/lib/events-app
 RUN useradd --system --uid 10001 --home-dir /var/lib/events-app --create-home events

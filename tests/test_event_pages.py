@@ -79,7 +79,9 @@ async def test_join_link_reaches_only_confirmed_registrants(
     [message] = smtp_server.messages
     body = message.get_body(preferencelist=("plain",))
     assert body is not None
-    assert JOIN_URL in body.get_content()
+    # The email carries the person's own join link (recorded on click), never the meeting URL itself.
+    assert "http://testserver.local/j/" in body.get_content()
+    assert JOIN_URL not in body.get_content()
     calendar = next(part for part in message.walk() if part.get_content_type() == "text/calendar")
     ics = calendar.get_content()
     assert "LOCATION:Online" in ics
