@@ -205,7 +205,9 @@ def _csrf(html: str) -> str:
 
 
 async def test_the_message_says_its_language(
-    client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession], worker: OutboxWorker,
+    client: AsyncTestClient[Litestar],
+    session_maker: async_sessionmaker[AsyncSession],
+    worker: OutboxWorker,
     smtp_server: SmtpServer,
 ) -> None:
     await add_event(session_maker)

@@ -34,7 +34,9 @@ def chromium_path() -> str:
 
 
 @asynccontextmanager
-async def chromium(user_data_dir: Path, extra_flags: list[str] | None = None) -> AsyncIterator[BrowserContext]:
+async def chromium(
+    user_data_dir: Path, extra_flags: list[str] | None = None
+) -> AsyncIterator[BrowserContext]:
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             str(user_data_dir),
