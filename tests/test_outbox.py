@@ -21,6 +21,12 @@ from uuid_utils.compat import uuid7
 
 from events_app.app import create_app, make_worker
 from events_app.db.models import OutboxMessage, OutboxStatus, Registration, RegistrationStatus, Sector
+from events_app.domain.registrations.services import (
+    MailKind,
+    RegistrationService,
+    TokenSettings,
+    queue_registration_mail,
+)
 from events_app.lib import outbox
 from events_app.lib.outbox import OutboxWorker, utcnow
 from events_app.settings import Settings
@@ -281,3 +287,29 @@ async def _let_retry_delays_pass(session_maker: async_sessionmaker[AsyncSession]
             .values(next_attempt_at=utcnow())
         )
         await session.commit()
+
+
+async def test_a_reminder_queued_before_a_cancellation_is_skipped(
+    client: AsyncTestClient[Litestar],
+    session_maker: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpServer,
+    worker: OutboxWorker,
+    settings: Settings,
+) -> None:
+    await add_event(session_maker)
+    await register_many(client, 1)
+    await worker.drain()
+    tokens = TokenSettings(secret_key=settings.secret_key, message_id_domain="test")
+    async with session_maker() as session:
+        registration = (await session.execute(sa.select(Registration))).unique().scalar_one()
+        queue_registration_mail(session, tokens, registration, MailKind.REMINDER, offset_minutes=60)
+        await session.commit()
+        await RegistrationService(session=session, tokens=tokens).cancel(registration)
+
+    await worker.drain()
+
+    kinds = {row.kind: row for row in await outbox_rows(session_maker)}
+    assert kinds["event_reminder"].status is OutboxStatus.SKIPPED
+    assert kinds["registration_cancelled"].status is OutboxStatus.SENT
+    subjects = [message["Subject"] for message in smtp_server.messages]
+    assert len(subjects) == 2  # the confirmation and the cancellation, no reminder

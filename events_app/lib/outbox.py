@@ -106,6 +106,10 @@ async def backlog(session: AsyncSession) -> int:
 PeriodicJob = Callable[[AsyncSession], Awaitable[int]]
 
 
+class SkipMessage(Exception):
+    """Raised by a composer when a queued message no longer applies; the row is marked skipped."""
+
+
 class Composer(Protocol):
     async def __call__(self, session: AsyncSession, message: OutboxMessage) -> EmailMessage: ...
 
@@ -251,6 +255,9 @@ class OutboxWorker:
                 return
             try:
                 email = await self._composer(session, message)
+            except SkipMessage as skip:
+                await self._finish(session, message, OutboxStatus.SKIPPED, str(skip))
+                return
             except Exception as exc:  # a message that cannot be built will never be: park it
                 logger.exception("outbox %s: cannot build message %s", self.name, message_id)
                 await self._finish(session, message, OutboxStatus.FAILED, f"build: {exc!r}")

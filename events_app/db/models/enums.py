@@ -66,6 +66,8 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    #: Not sent because it no longer applied when its turn came (e.g. a reminder to someone who cancelled).
+    SKIPPED = "skipped"
 
 
 def string_enum(enum_type: type[StrEnum], length: int = 32) -> sa.Enum:

@@ -18,6 +18,7 @@ from events_app.domain.registrations.services import MailKind, waitlist_position
 from events_app.lib.i18n import force_locale, gettext
 from events_app.lib.ical import InviteData, InviteMethod, build_calendar
 from events_app.lib.mail import Attachment, OutgoingMail, build_message
+from events_app.lib.outbox import SkipMessage
 from events_app.lib.security import TokenPurpose, derive_token
 from events_app.lib.templating import render_block
 from events_app.lib.tickets import ticket_qr_png
@@ -104,6 +105,9 @@ _CALENDAR_KINDS = {
     MailKind.EVENT_CANCELLED,
     MailKind.REJECTED,
 }
+#: Kinds that make sense only while the person holds a seat: a reminder or a confirmation queued before
+#: a cancellation is not sent after it.
+_ONLY_WHILE_CONFIRMED = {MailKind.CONFIRMED, MailKind.REMINDER, MailKind.EVENT_UPDATED}
 #: Kinds that carry the QR ticket (only while the registration is confirmed).
 _TICKET_KINDS = {MailKind.CONFIRMED, MailKind.ALREADY_REGISTERED, MailKind.EVENT_UPDATED, MailKind.REMINDER}
 
@@ -132,6 +136,10 @@ class RegistrationMailComposer:
         if registration is None:
             raise LookupError(f"registration {message.registration_id} is gone")
         kind = MailKind(message.kind)
+        if kind in _ONLY_WHILE_CONFIRMED and registration.status is not RegistrationStatus.CONFIRMED:
+            raise SkipMessage(f"the registration is {registration.status.value} now")
+        if kind is MailKind.MASS_MESSAGE and not registration.is_active:
+            raise SkipMessage(f"the registration is {registration.status.value} now")
         with force_locale(message.language):
             extra = await self._hooks[kind](session, message, registration) if kind in self._hooks else {}
             return self._compose(kind, message, registration, extra)
