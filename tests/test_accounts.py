@@ -39,7 +39,8 @@ async def test_login_sets_a_fresh_http_only_session_and_logout_kills_it(
 
     token = await csrf_token(client, "/manage")
     stolen = client.cookies.get("session")
-    await client.post("/logout", data={"_csrf_token": token})
+    logout = await client.post("/logout", data={"_csrf_token": token}, follow_redirects=False)
+    assert logout.headers["clear-site-data"] == '"cache", "storage"'
     assert (await client.get("/manage", follow_redirects=False)).status_code in (302, 303)
     client.cookies.set("session", stolen or "", domain="testserver.local")
     assert (await client.get("/manage", follow_redirects=False)).status_code in (302, 303)
