@@ -99,5 +99,5 @@ class AuthController(Controller):
         await db_session.commit()
         name = session_cookie_name(settings.serves_https)
         expired = Cookie(key=name, value="", path="/", httponly=True, secure=settings.serves_https, max_age=0)
-        # The check-in scanner keeps a ticket list and a cached page on the device: wipe them with the session.
+        # The check-in scanner keeps a ticket list and a cached page on the device: wipe them too.
         return Redirect("/login", cookies=[expired], headers={"Clear-Site-Data": '"cache", "storage"'})
