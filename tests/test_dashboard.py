@@ -15,7 +15,16 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from uuid_utils.compat import uuid7
 
-from events_app.db.models import Event, Registration, RegistrationStatus, Role, Sector
+from events_app.db.models import (
+    CheckIn,
+    Event,
+    EventKind,
+    OnlineAttendance,
+    Registration,
+    RegistrationStatus,
+    Role,
+    Sector,
+)
 from events_app.domain.dashboard import charts
 from events_app.domain.dashboard.services import (
     TOP_COUNTRIES,
@@ -196,7 +205,7 @@ async def test_admin_programme_and_event_dashboards_count_everything(
     assert re.search(r'<dd id="summary-total">13</dd>', page)
     assert re.search(r'<dd id="summary-active">11</dd>', page)
     assert labels_of(page, "table-countries")["CO"] == "Colombia"
-    assert "Not available yet" in page
+    assert "table-rates" in tables
 
     # Four charts, each an image with a title and a description, and no script anywhere.
     assert page.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img"') == 4
@@ -375,3 +384,43 @@ def test_fill_days_and_fold_countries() -> None:
     assert len(folded) == TOP_COUNTRIES + 1
     assert folded[-1].key == "other"
     assert folded[-1].value == 3
+
+
+async def test_checkin_and_online_attendance_rates(
+    client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    launch = await add_event(session_maker, slug="launch")
+    webinar = await add_event(session_maker, slug="webinar", kind=EventKind.ONLINE)
+    people = [registration(launch, "CO", Sector.POLICE, C, 1) for _ in range(4)]
+    online = [registration(webinar, "BR", Sector.POLICE, C, 1) for _ in range(2)]
+    duration = (webinar.ends_at - webinar.starts_at).total_seconds() / 60
+    async with session_maker() as session:
+        session.add_all([*people, *online])
+        await session.flush()
+        session.add(
+            CheckIn(
+                event_id=launch.id,
+                registration_id=people[0].id,
+                device="door",
+                nonce="n1",
+                scanned_at=datetime.now(UTC),
+            )
+        )
+        session.add_all(
+            [
+                OnlineAttendance(
+                    event_id=webinar.id, identity="a", registration_id=online[0].id, minutes=duration * 0.9
+                ),
+                OnlineAttendance(
+                    event_id=webinar.id, identity="b", registration_id=online[1].id, minutes=duration * 0.3
+                ),
+            ]
+        )
+        await session.commit()
+    await create_user(session_maker, "admin@example.org", Role.ADMIN)
+    await login(client, "admin@example.org")
+
+    rates = tables_of((await client.get("/manage/dashboard?lang=en")).text)["table-rates"]
+
+    assert rates["checkin"].startswith("25")
+    assert rates["online_attendance"].startswith("50")

@@ -292,6 +292,7 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class RateView:
+    key: str
     label: str
     #: e.g. "85 % (17 of 20)"; None while the rate is not measured yet.
     text: str | None
@@ -319,14 +320,14 @@ def _rows(counts: Sequence[Count]) -> list[Row]:
 
 def _rate_view(rate: Rate) -> RateView:
     if rate.part is None or rate.whole is None:
-        return RateView(rate.label, None)
+        return RateView(rate.key, rate.label, None)
     ratio = percent(rate.ratio or 0.0)
     text = gettext("%(percent)s (%(part)s of %(whole)s)") % {
         "percent": ratio,
         "part": number(rate.part),
         "whole": number(rate.whole),
     }
-    return RateView(rate.label, text)
+    return RateView(rate.key, rate.label, text)
 
 
 def present_dashboard(dashboard: Dashboard) -> DashboardView:

@@ -17,7 +17,16 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement, SQLCoreOperations
 
-from events_app.db.models import ACTIVE_REGISTRATION_STATUSES, Event, Registration, RegistrationStatus, Role
+from events_app.db.models import (
+    ACTIVE_REGISTRATION_STATUSES,
+    CheckIn,
+    Event,
+    EventKind,
+    OnlineAttendance,
+    Registration,
+    RegistrationStatus,
+    Role,
+)
 from events_app.domain.accounts.permissions import Principal
 from events_app.domain.registrations.schemas import SECTOR_LABELS
 from events_app.domain.registrations.views import status_label
@@ -98,21 +107,59 @@ class RateSource(Protocol):
     async def measure(self, session: AsyncSession, scope: Scope) -> tuple[int, int] | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class NotMeasuredYet:
-    """A rate whose feature (check-in, online attendance) comes later: shown as "not available yet"."""
+def _confirmed_at(scope: Scope, *kinds: EventKind) -> sa.Select[tuple[UUID]]:
+    """Confirmed registrations in scope, at events of the given kinds."""
+    return (
+        sa.select(Registration.id)
+        .join(Event, Event.id == Registration.event_id)
+        .where(scope.condition, Registration.status == RegistrationStatus.CONFIRMED, Event.kind.in_(kinds))
+    )
 
-    key: str
-    label: str
+
+@dataclass(frozen=True, slots=True)
+class CheckinRate:
+    """Confirmed registrants of in-person and hybrid events let in at the door."""
+
+    key: str = "checkin"
+    label: str = N_("Check-in rate")
 
     async def measure(self, session: AsyncSession, scope: Scope) -> tuple[int, int] | None:
-        return None
+        expected = _confirmed_at(scope, EventKind.IN_PERSON, EventKind.HYBRID).subquery()
+        whole = await session.scalar(sa.select(sa.func.count()).select_from(expected))
+        part = await session.scalar(
+            sa.select(sa.func.count(sa.distinct(CheckIn.registration_id))).where(
+                CheckIn.registration_id.in_(sa.select(expected.c.id)), CheckIn.undone_at.is_(None)
+            )
+        )
+        return int(part or 0), int(whole or 0)
 
 
-RATE_SOURCES: tuple[RateSource, ...] = (
-    NotMeasuredYet("checkin", N_("Check-in rate")),
-    NotMeasuredYet("online_attendance", N_("Online attendance rate")),
-)
+@dataclass(frozen=True, slots=True)
+class OnlineAttendanceRate:
+    """Confirmed registrants of online and hybrid events who attended above their event's threshold."""
+
+    key: str = "online_attendance"
+    label: str = N_("Online attendance rate")
+
+    async def measure(self, session: AsyncSession, scope: Scope) -> tuple[int, int] | None:
+        expected = _confirmed_at(scope, EventKind.ONLINE, EventKind.HYBRID).subquery()
+        whole = await session.scalar(sa.select(sa.func.count()).select_from(expected))
+        rows = await session.execute(
+            sa.select(
+                OnlineAttendance.minutes, Event.starts_at, Event.ends_at, Event.attendance_threshold_percent
+            )
+            .join(Event, Event.id == OnlineAttendance.event_id)
+            .where(OnlineAttendance.registration_id.in_(sa.select(expected.c.id)))
+        )
+        part = sum(
+            1
+            for minutes, starts_at, ends_at, percent in rows.tuples()
+            if minutes >= (ends_at - starts_at).total_seconds() / 60 * percent / 100
+        )
+        return part, int(whole or 0)
+
+
+RATE_SOURCES: tuple[RateSource, ...] = (CheckinRate(), OnlineAttendanceRate())
 
 
 @dataclass(frozen=True, slots=True)
