@@ -42,6 +42,7 @@ from events_app.domain.registrations.schemas import MSG_REQUIRED
 from events_app.domain.registrations.services import MailKind
 from events_app.domain.reminders.services import reminder_context, reminder_job
 from events_app.domain.system.controllers import SystemController
+from events_app.lib import redaction
 from events_app.lib.i18n import gettext
 from events_app.lib.mail import make_transport
 from events_app.lib.outbox import OutboxWorker, RetryPolicy
@@ -170,6 +171,7 @@ def _server_error(request: Request, exc: Exception) -> Response:  # type: ignore
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
+    redaction.install()
     sqlalchemy_config = make_sqlalchemy_config(settings)
 
     @asynccontextmanager
