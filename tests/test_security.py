@@ -70,3 +70,15 @@ async def test_a_post_without_csrf_token_is_refused(
     await client.get("/events/launch/register")
     response = await client.post("/events/launch/register", data=registration_form())
     assert response.status_code == 403
+
+
+async def test_an_oversized_body_is_refused_with_413(
+    client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    await add_event(session_maker)
+    huge = {**registration_form(), "consent": True, "institution": "x" * (2 * 1024 * 1024)}
+    response = await client.post("/api/events/launch/registrations", json=huge)
+    assert response.status_code == 413
+    token = await csrf_token(client, "/events/launch/register")
+    form = {"_csrf_token": token, **registration_form(institution="y" * (2 * 1024 * 1024))}
+    assert (await client.post("/events/launch/register", data=form)).status_code == 413
