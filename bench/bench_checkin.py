@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -27,6 +23,7 @@ from typing import Any, cast
 
 import httpx
 import sqlalchemy as sa
+from app_server import BENCH_SECRET, AppServer
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from uuid_utils.compat import uuid7
 
@@ -35,16 +32,10 @@ from events_app.db.models import Event, EventKind, EventStatus, Registration, Re
 from events_app.domain.accounts.services import AccountService
 from events_app.lib.security import TokenPurpose, derive_token, hash_token
 
-SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+SECRET = BENCH_SECRET
 TICKETS = 1_000
 SCANNERS = 20
 REQUESTS = 2 * TICKETS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def create_event(engine: AsyncEngine) -> tuple[uuid.UUID, list[str], str]:
@@ -109,45 +100,6 @@ def registration_row(
     }
 
 
-class Server:
-    def __init__(self, workdir: Path, database_url: str) -> None:
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "EVENTS_DATABASE_URL": database_url,
-            "EVENTS_VAR_DIR": str(workdir),
-            "EVENTS_SECRET_KEY": SECRET,
-            "EVENTS_RUN_WORKER_IN_APP": "false",
-            "EVENTS_DEFAULT_LANGUAGE": "en",
-        }
-        command = [sys.executable, "-m", "events_app", "run", "--port", str(self.port)]
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def wait_ready(self) -> None:
-        async with httpx.AsyncClient() as http:
-            for _ in range(300):
-                if self.process.poll() is not None:
-                    raise RuntimeError(self.process.stderr.read().decode() if self.process.stderr else "died")
-                try:
-                    if (await http.get(f"{self.url}/health")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("the server did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
 def scan_plan(codes: list[str]) -> list[list[str]]:
     """Each ticket twice, by two different scanners, spread over the run."""
     scans = [(code, turn) for turn in range(2) for code in codes]
@@ -185,7 +137,7 @@ async def run(database_url: str, workdir: Path) -> None:
         await asyncio.to_thread(migrate.upgrade, database_url)
     engine = create_async_engine(database_url)
     event_id, codes, token = await create_event(engine)
-    server = Server(workdir, database_url)
+    server = AppServer(workdir, database_url)
     try:
         await server.wait_ready()
         headers = {"Authorization": f"Bearer {token}"}

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -27,6 +23,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from app_server import AppServer
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from uuid_utils.compat import uuid7
 
@@ -45,12 +42,6 @@ LANGUAGES = ["es", "pt_BR", "en", "fr"]
 FIRST_NAMES = ["María", "João", "Ana", "José", "Conceição", "Ōkubo", "Núñez", "Luis", "Camila", "Pedro"]
 PAGE_RUNS = 5
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -139,64 +130,6 @@ async def middle_cursor(engine: AsyncEngine, event_id: uuid.UUID, size: int) -> 
 # --- the server -----------------------------------------------------------------------------------
 
 
-class Server:
-    def __init__(self, workdir: Path, database_url: str) -> None:
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "EVENTS_DATABASE_URL": database_url,
-            "EVENTS_VAR_DIR": str(workdir),
-            "EVENTS_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-            "EVENTS_RUN_WORKER_IN_APP": "false",
-            "EVENTS_DEFAULT_LANGUAGE": "en",
-        }
-        command = [sys.executable, "-m", "events_app", "run", "--port", str(self.port)]
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def wait_ready(self) -> None:
-        async with httpx.AsyncClient() as http:
-            for _ in range(300):
-                if self.process.poll() is not None:
-                    raise RuntimeError(self.process.stderr.read().decode() if self.process.stderr else "died")
-                try:
-                    if (await http.get(f"{self.url}/health")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("the server did not start")
-
-    def _status(self, field: str) -> int:
-        """A memory figure of the server process from /proc, in kB."""
-        text = Path(f"/proc/{self.process.pid}/status").read_text()
-        found = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
-        return int(found.group(1)) if found else 0
-
-    def reset_peak(self) -> bool:
-        try:
-            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
-        except OSError:
-            return False
-        return True
-
-    def rss_kb(self) -> int:
-        return self._status("VmRSS")
-
-    def peak_kb(self) -> int:
-        return self._status("VmHWM")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
 async def login(http: httpx.AsyncClient) -> None:
     page = await http.get("/login")
     token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
@@ -230,7 +163,7 @@ async def median_ms(call: Callable[[], Awaitable[httpx.Response]]) -> float:
     return statistics.median(timings)
 
 
-async def measure_export(http: httpx.AsyncClient, server: Server, path: str) -> Export:
+async def measure_export(http: httpx.AsyncClient, server: AppServer, path: str) -> Export:
     server.reset_peak()
     baseline = server.rss_kb()
     size = lines = 0
@@ -246,7 +179,7 @@ async def measure_export(http: httpx.AsyncClient, server: Server, path: str) -> 
 
 
 async def measure(
-    http: httpx.AsyncClient, server: Server, engine: AsyncEngine, event_id: uuid.UUID, size: int
+    http: httpx.AsyncClient, server: AppServer, engine: AsyncEngine, event_id: uuid.UUID, size: int
 ) -> dict[str, Any]:
     base = f"/manage/events/{event_id}/attendees"
     cursor = await middle_cursor(engine, event_id, size)
@@ -314,7 +247,7 @@ async def main(sizes: tuple[int, ...]) -> None:
         await asyncio.to_thread(migrate.upgrade, database_url)
         engine = create_async_engine(database_url)
         event_id = await create_event_and_admin(engine)
-        server = Server(Path(workdir), database_url)
+        server = AppServer(Path(workdir), database_url)
         try:
             await server.wait_ready()
             async with httpx.AsyncClient(base_url=server.url, timeout=300) as http:

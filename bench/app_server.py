@@ -1,0 +1,79 @@
+"""The app served by uvicorn in a subprocess, for benchmarks that measure it from outside."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+BENCH_SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AppServer:
+    def __init__(self, workdir: Path, database_url: str, secret: str = BENCH_SECRET) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "EVENTS_DATABASE_URL": database_url,
+            "EVENTS_VAR_DIR": str(workdir),
+            "EVENTS_SECRET_KEY": secret,
+            "EVENTS_RUN_WORKER_IN_APP": "false",
+            "EVENTS_DEFAULT_LANGUAGE": "en",
+        }
+        command = [sys.executable, "-m", "events_app", "run", "--port", str(self.port)]
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def wait_ready(self) -> None:
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):
+                if self.process.poll() is not None:
+                    raise RuntimeError(self.process.stderr.read().decode() if self.process.stderr else "died")
+                try:
+                    if (await http.get(f"{self.url}/health")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("the server did not start")
+
+    def _status(self, field: str) -> int:
+        """A memory figure of the server process from /proc, in kB."""
+        text = Path(f"/proc/{self.process.pid}/status").read_text()
+        found = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+        return int(found.group(1)) if found else 0
+
+    def reset_peak(self) -> bool:
+        try:
+            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+        except OSError:
+            return False
+        return True
+
+    def rss_kb(self) -> int:
+        return self._status("VmRSS")
+
+    def peak_kb(self) -> int:
+        return self._status("VmHWM")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
