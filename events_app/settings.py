@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     outbox_max_attempts: Annotated[int, Field(gt=0)] = 8
     outbox_lease_seconds: Annotated[float, Field(gt=0)] = 300.0
 
+    # Abuse limits (fixed windows counted in the database; a limit of 0 turns that limit off).
+    registration_limit_per_ip: Annotated[int, Field(ge=0)] = 30
+    registration_limit_per_ip_window_seconds: Annotated[int, Field(gt=0)] = 60
+    registration_limit_per_email: Annotated[int, Field(ge=0)] = 10
+    registration_limit_per_email_window_seconds: Annotated[int, Field(gt=0)] = 3600
+    resend_limit_per_ip: Annotated[int, Field(ge=0)] = 10
+    resend_limit_per_ip_window_seconds: Annotated[int, Field(gt=0)] = 600
+    resend_limit_per_email: Annotated[int, Field(ge=0)] = 3
+    resend_limit_per_email_window_seconds: Annotated[int, Field(gt=0)] = 3600
+
     debug: bool = False
 
     @field_validator("base_url")
