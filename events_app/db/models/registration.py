@@ -71,6 +71,9 @@ class Registration(UUIDv7AuditBase):
     #: When the person joined the waiting list: promotion goes in this order (then by id).
     waitlisted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    #: Set when the person's personal fields were erased (on request or by the retention job); the row
+    #: stays, with its event, status, country, sector and times, so aggregate counts stay right.
+    anonymised_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
     event: Mapped[Event] = relationship(back_populates="registrations", lazy="joined", innerjoin=True)
 
