@@ -12,7 +12,9 @@ from uuid import UUID
 import httpx
 import pytest
 import sqlalchemy as sa
-from conftest import SmtpServer, add_event, free_port, make_settings, registration_form, wait_for
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import Envelope, Session
+from conftest import SmtpHandler, SmtpServer, add_event, free_port, make_settings, registration_form, wait_for
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.exc import IntegrityError
@@ -313,3 +315,46 @@ async def test_a_reminder_queued_before_a_cancellation_is_skipped(
     assert kinds["registration_cancelled"].status is OutboxStatus.SENT
     subjects = [message["Subject"] for message in smtp_server.messages]
     assert len(subjects) == 2  # the confirmation and the cancellation, no reminder
+
+
+class SlowSmtpHandler(SmtpHandler):
+    """Accepts every message, but only after a pause: a slow SMTP server."""
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(0.2)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_batch_slower_than_the_lease_is_not_taken_over_by_another_worker(
+    client: AsyncTestClient[Litestar],
+    settings: Settings,
+    session_maker: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpServer,
+) -> None:
+    # Ten messages at 0.2 s each take 2 s; the lease is 1 s. Without renewal, the second worker would
+    # take over the end of the first one's batch while it is still sending, and both would send it.
+    smtp_server.handler = SlowSmtpHandler()
+    smtp_server.stop()
+    smtp_server.start()
+    await add_event(session_maker)
+    await register_many(client, 10)
+    short_lease = settings.model_copy(update={"outbox_lease_seconds": 1.0, "outbox_batch_size": 10})
+    first = make_worker(short_lease, session_maker, name="worker-first")
+    second = make_worker(short_lease, session_maker, name="worker-second")
+    stop = asyncio.Event()
+    first_run = asyncio.create_task(first.run_once())
+    await wait_for(lambda: len(smtp_server.messages) >= 1)  # the first worker holds the whole batch
+    second_run = asyncio.create_task(second.run_forever(stop))
+    try:
+        assert await first_run == 10
+        await asyncio.sleep(0.5)  # give a duplicate, if there were one, time to arrive
+    finally:
+        stop.set()
+        await second_run
+
+    counts = Counter(message["Message-ID"] for message in smtp_server.messages)
+    assert len(counts) == 10
+    assert max(counts.values()) == 1
+    rows = await outbox_rows(session_maker)
+    assert {row.status for row in rows} == {OutboxStatus.SENT}
+    assert {row.attempts for row in rows} == {1}

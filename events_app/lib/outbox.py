@@ -5,7 +5,10 @@ Guarantees:
 - two workers never hold the same row: a claim sets ``status=sending`` with a lease, taken under
   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and under SQLite's single writer lock;
 - a worker that dies mid-send loses nothing: its lease runs out and another worker sends the row
-  again, with the same Message-ID;
+  again, with the same Message-ID; each row is marked sent as soon as it is delivered, so at most
+  the one message in flight is repeated;
+- a live worker does not let its lease run out under it: it renews the rest of its batch before
+  half of the lease is gone (keep the lease well above twice the SMTP time-out);
 - temporary failures (no connection, time-outs, 4xx) are retried with growing delays; permanent
   ones (5xx, or too many tries) leave the row ``failed`` with the error kept.
 """
@@ -201,12 +204,21 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Deliver one batch of due messages; returns how many rows were claimed."""
         await self._maybe_run_periodic_jobs()
-        claimed = await self._claim()
+        claimed, held_until = await self._claim()
         if not claimed:
             return 0
+        loop = asyncio.get_running_loop()
+        held = set(claimed)
         async with self._transport_factory() as transport:
-            for message_id in claimed:
-                await self._deliver_one(message_id, transport)
+            for index, message_id in enumerate(claimed):
+                # The lease covers the whole batch. A batch that takes longer than the lease (a slow
+                # SMTP server) would let another worker take over rows this one is about to send, and
+                # both would send them: so never start a send with less than half of the lease left.
+                # Renew the rest of the batch instead, and drop any row another worker took meanwhile.
+                if loop.time() > held_until - self._policy.lease_seconds / 2:
+                    held, held_until = await self._renew(claimed[index:])
+                if message_id in held:
+                    await self._deliver_one(message_id, transport)
         return len(claimed)
 
     async def drain(self, max_batches: int = 1000) -> int:
@@ -219,7 +231,9 @@ class OutboxWorker:
             total += processed
         return total
 
-    async def _claim(self) -> list[UUID]:
+    async def _claim(self) -> tuple[list[UUID], float]:
+        """Take due rows; returns their ids and when the lease runs out (event-loop clock)."""
+        held_until = asyncio.get_running_loop().time() + self._policy.lease_seconds
         now = utcnow()
         due = sa.or_(
             sa.and_(OutboxMessage.status == OutboxStatus.QUEUED, OutboxMessage.next_attempt_at <= now),
@@ -246,7 +260,25 @@ class OutboxWorker:
                     )
                     .execution_options(synchronize_session=False)
                 )
-        return ids
+        return ids, held_until
+
+    async def _renew(self, ids: list[UUID]) -> tuple[set[UUID], float]:
+        """Extend the lease of those rows this worker still holds; returns them and the new end."""
+        held_until = asyncio.get_running_loop().time() + self._policy.lease_seconds
+        locked_until = utcnow() + timedelta(seconds=self._policy.lease_seconds)
+        async with self._session_maker() as session, session.begin():
+            rows = await session.execute(
+                sa.update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(ids),
+                    OutboxMessage.status == OutboxStatus.SENDING,
+                    OutboxMessage.locked_by == self.name,
+                )
+                .values(locked_until=locked_until)
+                .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False)
+            )
+            return set(rows.scalars()), held_until
 
     async def _deliver_one(self, message_id: UUID, transport: Transport) -> None:
         async with self._session_maker() as session:
