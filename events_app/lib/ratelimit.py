@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -13,11 +17,39 @@ from uuid_utils.compat import uuid7
 from events_app.db.models import RateLimitBucket
 
 
-async def hit(session: AsyncSession, key: str, limit: int, window: timedelta) -> bool:
-    """Count one attempt for ``key``; True while the window holds at most ``limit`` attempts.
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """At most ``limit`` attempts per ``window`` for ``key``; a limit of 0 or less means no limit."""
 
-    One atomic upsert: a new window restarts the count at 1, otherwise it grows by one. It runs in
-    the caller's transaction, so commit (or let the request commit) for the hit to count.
+    key: str
+    limit: int
+    window: timedelta
+
+    @property
+    def active(self) -> bool:
+        return self.limit > 0 and self.window > timedelta(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    #: Seconds until the longest of the exceeded windows ends (0 when allowed).
+    retry_after: int = 0
+
+    @property
+    def retry_after_header(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if not self.allowed else {}
+
+
+def hashed(value: str) -> str:
+    """A key part that does not keep an email or address readable in the table."""
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+async def _count(session: AsyncSession, key: str, window: timedelta) -> tuple[int, datetime, datetime]:
+    """Count one attempt for ``key``: (hits in the current window, when it started, now).
+
+    One atomic upsert: a new window restarts the count at 1, otherwise it grows by one.
     """
     now = datetime.now(UTC)
     expired = RateLimitBucket.window_started_at <= now - window
@@ -33,6 +65,37 @@ async def hit(session: AsyncSession, key: str, limit: int, window: timedelta) ->
             "window_started_at": sa.case((expired, now), else_=table.c.window_started_at),
             "updated_at": now,
         },
-    ).returning(table.c.hits)
-    hits = (await session.execute(statement)).scalar_one()
-    return int(hits) <= limit
+    ).returning(table.c.hits, table.c.window_started_at)
+    row = (await session.execute(statement)).one()
+    started = row[1]
+    if isinstance(started, datetime) and started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return int(row[0]), started if isinstance(started, datetime) else now, now
+
+
+async def hit(session: AsyncSession, key: str, limit: int, window: timedelta) -> bool:
+    """Count one attempt for ``key``; True while the window holds at most ``limit`` attempts.
+
+    It runs in the caller's transaction, so commit (or let the request commit) for the hit to count.
+    """
+    hits, _, _ = await _count(session, key, window)
+    return hits <= limit
+
+
+async def check(session: AsyncSession, limits: Iterable[Limit]) -> Verdict:
+    """Count one attempt against every active limit (each one always counts, exceeded or not).
+
+    Runs in the caller's transaction: commit it before doing work that may roll back, or the hits
+    are rolled back with it. Limits of 0 are skipped without touching the database.
+    """
+    retry_after = 0
+    allowed = True
+    for limit in limits:
+        if not limit.active:
+            continue
+        hits, started, now = await _count(session, limit.key, limit.window)
+        if hits > limit.limit:
+            allowed = False
+            remaining = (started + limit.window - now).total_seconds()
+            retry_after = max(retry_after, max(1, math.ceil(remaining)))
+    return Verdict(allowed, retry_after)

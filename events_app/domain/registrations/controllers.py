@@ -5,21 +5,28 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
+from litestar.status_codes import (
+    HTTP_201_CREATED,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_429_TOO_MANY_REQUESTS,
+)
 
 from events_app.db.models import Registration
 from events_app.deps import EventServiceDep, PathStr, RegistrationServiceDep, SettingsDep, ViewerZone
 from events_app.domain.attendance.services import certificate_available
 from events_app.domain.events.schemas import present_event
-from events_app.domain.registrations import schemas
+from events_app.domain.privacy.controllers import registration_by_link
+from events_app.domain.registrations import abuse, schemas
 from events_app.domain.registrations.notifications import calendar_for, join_link, ticket_code
 from events_app.domain.registrations.schemas import RegistrationInvalid, RegistrationRequest
 from events_app.domain.registrations.services import ACCEPTED_OUTCOMES, RegistrationService
 from events_app.domain.registrations.views import (
+    API_INPUT_ERRORS,
     ApiError,
     RegistrationAccepted,
     form_context,
@@ -28,8 +35,10 @@ from events_app.domain.registrations.views import (
 )
 from events_app.lib.i18n import current_language, gettext
 from events_app.lib.tickets import ticket_qr_png
+from events_app.lib.web import client_ip
 
 FormData = URLEncodedBody[dict[str, Any]]
+AnyRequest = Request[Any, Any, Any]
 #: Pages reached by a secret link: no caching, and the link never leaks through a Referer.
 SECRET_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -50,20 +59,42 @@ class RegistrationPages(Controller):
     @post("/events/{slug:str}/register", name="register_submit")
     async def submit(
         self,
+        request: AnyRequest,
         slug: PathStr,
         data: FormData,
         event_service: EventServiceDep,
         registration_service: RegistrationServiceDep,
+        settings: SettingsDep,
         viewer_zone: ViewerZone,
     ) -> Template | Redirect:
         event = await event_service.get_public(slug)
         if event is None:
             raise NotFoundException(gettext("This event does not exist or is not published."))
+        if abuse.honeypot_filled(data):  # a bot: nothing stored or sent, and it sees a success
+            return Redirect(f"/events/{slug}/registered")
         values = {key: value for key, value in data.items() if isinstance(value, str)}
+        values.pop(abuse.HONEYPOT_FIELD, None)
+        invalid: RegistrationInvalid | None = None
         try:
             registration_data = schemas.validate(data)
-        except RegistrationInvalid as invalid:
-            context = form_context(present_event(event, viewer_zone), values, invalid.by_field())
+        except RegistrationInvalid as error:
+            invalid = error
+        email = None if invalid else registration_data.email_normalized
+        verdict = await abuse.count_attempt(
+            registration_service.session,
+            abuse.registration_limits(settings, client_ip(request.scope), email),
+        )
+        if invalid is not None or not verdict.allowed:
+            errors = invalid.by_field() if invalid else {}
+            context = form_context(present_event(event, viewer_zone), values, errors)
+            if not verdict.allowed:
+                context["form_message"] = abuse.too_many_attempts(verdict)
+                return Template(
+                    "registrations/form.html",
+                    context=context,
+                    status_code=HTTP_429_TOO_MANY_REQUESTS,
+                    headers=verdict.retry_after_header,
+                )
             return Template(
                 "registrations/form.html", context=context, status_code=HTTP_422_UNPROCESSABLE_ENTITY
             )
@@ -83,6 +114,46 @@ class RegistrationPages(Controller):
         if event is None:
             raise NotFoundException(gettext("This event does not exist or is not published."))
         return Template("registrations/registered.html", context={"event": present_event(event, viewer_zone)})
+
+    @get("/my/resend", name="my_resend")
+    async def resend_form(self) -> Template:
+        return Template("registrations/resend.html", context=abuse.resend_context({}, None))
+
+    @post("/my/resend", name="my_resend_submit")
+    async def resend(
+        self,
+        request: AnyRequest,
+        data: FormData,
+        registration_service: RegistrationServiceDep,
+        settings: SettingsDep,
+    ) -> Template:
+        """The same answer for known and unknown addresses; only a known one gets an email."""
+        if abuse.honeypot_filled(data):
+            return Template("registrations/resend_sent.html")
+        values = {"email": data["email"]} if isinstance(data.get("email"), str) else {}
+        try:
+            email: str | None = abuse.validate_resend_email(data)
+            error = None
+        except abuse.ResendInvalid as invalid:
+            email, error = None, invalid.message
+        verdict = await abuse.count_attempt(
+            registration_service.session, abuse.resend_limits(settings, client_ip(request.scope), email)
+        )
+        if not verdict.allowed:
+            context = abuse.resend_context(values, error, abuse.too_many_attempts(verdict))
+            return Template(
+                "registrations/resend.html",
+                context=context,
+                status_code=HTTP_429_TOO_MANY_REQUESTS,
+                headers=verdict.retry_after_header,
+            )
+        if email is None:
+            context = abuse.resend_context(values, error)
+            return Template(
+                "registrations/resend.html", context=context, status_code=HTTP_422_UNPROCESSABLE_ENTITY
+            )
+        await registration_service.send_links(email)
+        return Template("registrations/resend_sent.html")
 
     @get("/my/{token:str}", name="my_registration")
     async def my_registration(
@@ -152,24 +223,46 @@ class RegistrationsApi(Controller):
         summary="Register for an event",
         status_code=HTTP_201_CREATED,
         responses={
+            **API_INPUT_ERRORS,
+            404: ApiError.response_spec("No published event has this slug."),
             409: ApiError.response_spec("The event is full, closed or not open for registration."),
             422: ApiError.response_spec("Invalid fields; `errors` lists them."),
+            429: ApiError.response_spec(
+                "Too many attempts from this address or with this email (`code` is `rate_limited`); "
+                "the `Retry-After` header says how many seconds to wait."
+            ),
         },
     )
     async def register(
         self,
+        request: AnyRequest,
         slug: PathStr,
         data: JSONBody[RegistrationRequest],
         registration_service: RegistrationServiceDep,
         event_service: EventServiceDep,
+        settings: SettingsDep,
     ) -> Response[RegistrationAccepted] | Response[ApiError]:
         if await event_service.get_public(slug) is None:
             raise NotFoundException(gettext("This event does not exist or is not published."))
+        invalid: RegistrationInvalid | None = None
         try:
             registration_data = schemas.validate(
                 {field: getattr(data, field) for field in data.__struct_fields__}
             )
-        except RegistrationInvalid as invalid:
+        except RegistrationInvalid as error:
+            invalid = error
+        email = None if invalid else registration_data.email_normalized
+        verdict = await abuse.count_attempt(
+            registration_service.session,
+            abuse.registration_limits(settings, client_ip(request.scope), email),
+        )
+        if not verdict.allowed:
+            return Response(
+                ApiError(detail=abuse.too_many_attempts(verdict), code="rate_limited"),
+                status_code=HTTP_429_TOO_MANY_REQUESTS,
+                headers=verdict.retry_after_header,
+            )
+        if invalid is not None:
             return Response(ApiError.invalid(invalid), status_code=HTTP_422_UNPROCESSABLE_ENTITY)
         result = await registration_service.register(slug, registration_data)
         if result.outcome in ACCEPTED_OUTCOMES:
@@ -178,7 +271,5 @@ class RegistrationsApi(Controller):
 
 
 async def _registration_or_404(service: RegistrationService, token: str) -> Registration:
-    registration = await service.get_by_manage_token(token)
-    if registration is None:
-        raise NotFoundException(gettext("This link is not valid. Check the link in your email."))
-    return registration
+    """404 for an unknown link; 410 with a plain explanation once the registration's data was erased."""
+    return await registration_by_link(service, token)

@@ -8,13 +8,23 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from jinja2 import Environment
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events_app.db.models import Event, EventStatus, OutboxMessage, Registration, RegistrationStatus
+from events_app.db.models import (
+    ACTIVE_REGISTRATION_STATUSES,
+    Event,
+    EventStatus,
+    OutboxMessage,
+    Registration,
+    RegistrationStatus,
+)
 from events_app.domain.attendance.services import certificate_mail_hook
 from events_app.domain.events.schemas import location_text, present_event
 from events_app.domain.registrations.services import MailKind, waitlist_position
+from events_app.domain.registrations.views import status_label
+from events_app.lib.countries import country_zone
 from events_app.lib.i18n import force_locale, gettext
 from events_app.lib.ical import InviteData, InviteMethod, build_calendar
 from events_app.lib.mail import Attachment, OutgoingMail, build_message
@@ -25,6 +35,8 @@ from events_app.lib.tickets import ticket_qr_png
 from events_app.settings import Settings
 
 QR_CONTENT_ID = "ticket-qr@events-app"
+#: At most this many registrations in one "resend my link" mail.
+MAX_LINKS_LISTED = 50
 
 
 def registration_uid(registration: Registration) -> str:
@@ -189,7 +201,8 @@ class RegistrationMailComposer:
     def _context(
         self, kind: MailKind, registration: Registration, event: Event, with_ticket: bool
     ) -> dict[str, Any]:
-        view = present_event(event)
+        # The registrant's own clock too, when their country keeps one time (see country_zone).
+        view = present_event(event, country_zone(registration.country, event.starts_at))
         show_join = event.kind.is_online and registration.status is RegistrationStatus.CONFIRMED
         return {
             "kind": kind.value,
@@ -236,9 +249,43 @@ async def waitlist_context(
     return {"position": await waitlist_position(session, registration)}
 
 
+def links_hook(settings: Settings) -> ContextHook:
+    """The "resend my link" mail: every active registration of the address, each with its link."""
+
+    async def links_context(
+        session: AsyncSession, message: OutboxMessage, registration: Registration
+    ) -> dict[str, Any]:
+        result = await session.execute(
+            sa.select(Registration)
+            .join(Registration.event)
+            .where(
+                Registration.email_normalized == registration.email_normalized,
+                Registration.status.in_(ACTIVE_REGISTRATION_STATUSES),
+            )
+            .order_by(Event.starts_at, Registration.id)
+            .limit(MAX_LINKS_LISTED)
+        )
+        registrations = result.unique().scalars().all()
+        if not registrations:
+            raise SkipMessage("no active registration left for this address")
+        return {
+            "registrations": [
+                {
+                    "event": present_event(item.event),
+                    "status_label": status_label(item.status),
+                    "manage_url": manage_url(settings, item),
+                }
+                for item in registrations
+            ]
+        }
+
+    return links_context
+
+
 def make_composer(settings: Settings, environment: Environment) -> RegistrationMailComposer:
     hooks: dict[MailKind, ContextHook] = {
         MailKind.WAITLISTED: waitlist_context,
         MailKind.CERTIFICATE: certificate_mail_hook(settings),
+        MailKind.LINKS: links_hook(settings),
     }
     return RegistrationMailComposer(settings, environment, hooks=hooks)

@@ -31,11 +31,10 @@ from events_app.db.models import (
     RegistrationStatus,
 )
 from events_app.domain.events.services import RegistrationState, registration_state
+from events_app.domain.privacy.notices import PRIVACY_NOTICE_VERSION
 from events_app.domain.registrations.schemas import RegistrationData
 from events_app.lib import outbox
 from events_app.lib.security import TokenPurpose, derive_token, hash_token, looks_like_token
-
-PRIVACY_NOTICE_VERSION = "2026-11"
 
 
 class MailKind(StrEnum):
@@ -52,6 +51,7 @@ class MailKind(StrEnum):
     REMINDER = "event_reminder"
     MASS_MESSAGE = "mass_message"
     CERTIFICATE = "certificate"
+    LINKS = "registration_links"
 
 
 class Outcome(StrEnum):
@@ -116,7 +116,20 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
     async def get_by_manage_token(self, token: str) -> Registration | None:
         if not looks_like_token(token):
             return None
-        return await self.get_one_or_none(Registration.manage_token_hash == hash_token(token))
+        return await self.get_one_or_none(
+            Registration.manage_token_hash == hash_token(token), Registration.anonymised_at.is_(None)
+        )
+
+    async def erased_by_manage_token(self, token: str) -> bool:
+        """Whether ``token`` is the personal link of a registration whose personal data was erased."""
+        if not looks_like_token(token):
+            return False
+        found = await self.session.scalar(
+            sa.select(Registration.id).where(
+                Registration.manage_token_hash == hash_token(token), Registration.anonymised_at.is_not(None)
+            )
+        )
+        return found is not None
 
     # --- registering --------------------------------------------------------------------------------
 
@@ -347,6 +360,28 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
             )
             self._queue_mail(candidate, MailKind.CONFIRMED, reason="promoted")
             promoted += 1
+
+    # --- "resend my registration link" -------------------------------------------------------------
+
+    async def send_links(self, email_normalized: str) -> None:
+        """Queue one email listing the person's active registrations with their personal links.
+
+        Nothing happens for an unknown address; the caller answers the same either way. Commits.
+        """
+        latest = await self.session.scalar(
+            sa.select(Registration.id)
+            .where(
+                Registration.email_normalized == email_normalized,
+                Registration.status.in_(ACTIVE_REGISTRATION_STATUSES),
+            )
+            .order_by(Registration.created_at.desc(), Registration.id.desc())
+            .limit(1)
+        )
+        if latest is not None:
+            # The newest registration carries the mail (its language); the list is built at send time.
+            registration = await self.session.get_one(Registration, latest)
+            self._queue_mail(registration, MailKind.LINKS)
+        await self.session.commit()
 
     async def waitlist_position(self, registration: Registration) -> int | None:
         return await waitlist_position(self.session, registration)

@@ -1,0 +1,121 @@
+"""Abuse limits on the public forms: rate limits per address and per email, and a honeypot field.
+
+The limits are fixed windows counted in the database (``lib/ratelimit.py``), so every web process
+sees the same counts. The registration form and the registration API share their counters: a script
+gains nothing by switching from one to the other.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from events_app.domain.registrations.schemas import MAX_LENGTHS, MSG_BAD_EMAIL, MSG_REQUIRED
+from events_app.lib.i18n import gettext, ngettext
+from events_app.lib.ratelimit import Limit, Verdict, check, hashed
+from events_app.settings import Settings
+
+#: The honeypot's name: a field people never see and bots fill in (named to look worth filling).
+HONEYPOT_FIELD = "website"
+
+
+def honeypot_filled(data: Mapping[str, Any]) -> bool:
+    value = data.get(HONEYPOT_FIELD)
+    return isinstance(value, str) and bool(value.strip())
+
+
+def registration_limits(settings: Settings, ip: str, email_normalized: str | None) -> list[Limit]:
+    """Per address (every attempt) and per email (attempts with a valid email)."""
+    limits = [
+        Limit(
+            f"register:ip:{hashed(ip)}",
+            settings.registration_limit_per_ip,
+            timedelta(seconds=settings.registration_limit_per_ip_window_seconds),
+        )
+    ]
+    if email_normalized:
+        limits.append(
+            Limit(
+                f"register:email:{hashed(email_normalized)}",
+                settings.registration_limit_per_email,
+                timedelta(seconds=settings.registration_limit_per_email_window_seconds),
+            )
+        )
+    return limits
+
+
+def resend_limits(settings: Settings, ip: str, email_normalized: str | None) -> list[Limit]:
+    limits = [
+        Limit(
+            f"resend:ip:{hashed(ip)}",
+            settings.resend_limit_per_ip,
+            timedelta(seconds=settings.resend_limit_per_ip_window_seconds),
+        )
+    ]
+    if email_normalized:
+        limits.append(
+            Limit(
+                f"resend:email:{hashed(email_normalized)}",
+                settings.resend_limit_per_email,
+                timedelta(seconds=settings.resend_limit_per_email_window_seconds),
+            )
+        )
+    return limits
+
+
+async def count_attempt(session: AsyncSession, limits: list[Limit]) -> Verdict:
+    """Count one attempt and commit at once.
+
+    The hit gets its own short transaction: the registration that follows may roll back (event full,
+    closed, a race on the same email), and a rolled-back hit would not count.
+    """
+    if not any(limit.active for limit in limits):
+        return Verdict(allowed=True)
+    verdict = await check(session, limits)
+    await session.commit()
+    return verdict
+
+
+def too_many_attempts(verdict: Verdict) -> str:
+    minutes = max(1, math.ceil(verdict.retry_after / 60))
+    return ngettext(
+        "Too many attempts from your network or with this email address. Try again in %(num)d minute.",
+        "Too many attempts from your network or with this email address. Try again in %(num)d minutes.",
+        minutes,
+    ) % {"num": minutes}
+
+
+class ResendInvalid(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def validate_resend_email(data: Mapping[str, Any]) -> str:
+    """The normalised (lower-case) email typed on the resend form; raises :class:`ResendInvalid`."""
+    value = data.get("email", "")
+    if not isinstance(value, str) or not value.strip():
+        raise ResendInvalid(gettext(MSG_REQUIRED))
+    value = value.strip()
+    if len(value) > MAX_LENGTHS["email"]:
+        raise ResendInvalid(gettext(MSG_BAD_EMAIL))
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        raise ResendInvalid(gettext(MSG_BAD_EMAIL)) from None
+    return result.normalized.lower()
+
+
+def resend_context(values: dict[str, str], error: str | None, message: str | None = None) -> dict[str, Any]:
+    """What the resend form shows: the email typed, its error, and a message above the form."""
+    return {
+        "values": values,
+        "errors": [("email", error)] if error else [],
+        "error_for": {"email": error} if error else {},
+        "form_message": message,
+    }
