@@ -45,7 +45,7 @@ from events_app.domain.attendees.schemas import (
 )
 from events_app.domain.attendees.services import Decision
 from events_app.domain.registrations.services import DecisionError, RegistrationService
-from events_app.domain.registrations.views import ApiError, FieldErrorOut
+from events_app.domain.registrations.views import API_INPUT_ERRORS, ApiError, FieldErrorOut
 from events_app.lib.i18n import gettext
 
 FormData = URLEncodedBody[dict[str, Any]]
@@ -323,6 +323,7 @@ async def _registrant_error(
 
 
 _API_ERRORS = {
+    **API_INPUT_ERRORS,
     404: ApiError.response_spec("Not found, or outside the token's scope."),
     401: ApiError.response_spec("No valid API token."),
 }

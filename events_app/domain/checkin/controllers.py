@@ -48,7 +48,7 @@ from events_app.domain.checkin.schemas import (
     search_terms,
 )
 from events_app.domain.checkin.services import NonceReused
-from events_app.domain.registrations.views import ApiError
+from events_app.domain.registrations.views import API_INPUT_ERRORS, ApiError
 from events_app.lib.i18n import gettext
 from events_app.lib.web import client_ip
 from events_app.settings import PROJECT_ROOT
@@ -136,6 +136,7 @@ async def _scan(
 
 
 _API_ERRORS = {
+    **API_INPUT_ERRORS,
     401: ApiError.response_spec("No API token, or a session cookie without the CSRF header."),
     404: ApiError.response_spec("No such event, or the caller does not check people in there."),
 }

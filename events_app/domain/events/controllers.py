@@ -9,6 +9,7 @@ from litestar.response import Template
 from events_app.deps import EventServiceDep, PathStr, SettingsDep, ViewerZone
 from events_app.domain.events.calendars import add_to_calendar_links, event_ics, feed_ics
 from events_app.domain.events.schemas import EventOut, event_out, present_event
+from events_app.domain.registrations.views import API_INPUT_ERRORS, ApiError
 from events_app.lib.i18n import gettext
 
 ICS_MEDIA_TYPE = "text/calendar; charset=utf-8"
@@ -68,7 +69,11 @@ class EventsApi(Controller):
     async def list_events(self, event_service: EventServiceDep, settings: SettingsDep) -> list[EventOut]:
         return [event_out(event, settings.base_url) for event in await event_service.list_upcoming()]
 
-    @get("/{slug:str}", summary="One published event")
+    @get(
+        "/{slug:str}",
+        summary="One published event",
+        responses={**API_INPUT_ERRORS, 404: ApiError.response_spec("No published event has this slug.")},
+    )
     async def get_event(
         self, slug: PathStr, event_service: EventServiceDep, settings: SettingsDep
     ) -> EventOut:

@@ -117,6 +117,14 @@ class ApiError(msgspec.Struct):
         return ResponseSpec(data_container=cls, description=description)
 
 
+#: What any API operation with parameters or a body may answer besides its own outcomes, both as ApiError:
+#: a body that cannot be read (400) and fields or parameters of the wrong shape (422, see app.py).
+API_INPUT_ERRORS: dict[int, ResponseSpec] = {
+    400: ApiError.response_spec("The body could not be read (not JSON, or not UTF-8)."),
+    422: ApiError.response_spec("Invalid fields or parameters; `errors` lists them."),
+}
+
+
 class RegistrationAccepted(msgspec.Struct):
     """The same answer for a new registration and a repeated one: the email says which it was."""
 
