@@ -32,7 +32,7 @@ from events_app.db.models import Event, OutboxMessage, OutboxStatus, Registratio
 
 pytestmark = pytest.mark.postgres
 
-LEASE_SECONDS = 3
+LEASE_SECONDS = 4  # short, to keep the test short; a normal send takes milliseconds
 RUSH = 40  # registrations at once: half for an event that refuses when full, half for one with a waitlist
 SEATS = 5
 STALLED_RECIPIENT = "stalled.in.data@example.org"
