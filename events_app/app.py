@@ -36,8 +36,10 @@ from events_app.domain.attendance.controllers import AttendancePublicPages
 from events_app.domain.events.controllers import EventPages, EventsApi
 from events_app.domain.manage.routes import ORGANISER_CONTROLLERS
 from events_app.domain.messages.services import mass_message_hook
+from events_app.domain.privacy.controllers import PrivacyPages
+from events_app.domain.privacy.services import retention_job
 from events_app.domain.registrations.controllers import RegistrationPages, RegistrationsApi
-from events_app.domain.registrations.notifications import make_composer
+from events_app.domain.registrations.notifications import RegistrationMailComposer, make_composer
 from events_app.domain.registrations.schemas import MSG_REQUIRED
 from events_app.domain.registrations.services import MailKind
 from events_app.domain.reminders.services import reminder_context, reminder_job
@@ -54,15 +56,20 @@ logger = logging.getLogger(__name__)
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
 
 
-def make_worker(
-    settings: Settings, session_maker: Callable[[], AsyncSession], name: str | None = None
-) -> OutboxWorker:
+def make_mail_composer(settings: Settings) -> RegistrationMailComposer:
+    """Builds every registration email (the worker sends them; "download my data" lists their subjects)."""
     composer = make_composer(settings, make_environment())
     composer.add_hook(MailKind.MASS_MESSAGE, mass_message_hook(settings))
     composer.add_hook(MailKind.REMINDER, reminder_context)
+    return composer
+
+
+def make_worker(
+    settings: Settings, session_maker: Callable[[], AsyncSession], name: str | None = None
+) -> OutboxWorker:
     return OutboxWorker(
         session_maker,
-        composer,
+        make_mail_composer(settings),
         lambda: make_transport(settings),
         RetryPolicy(
             base_seconds=settings.outbox_retry_base_seconds,
@@ -72,7 +79,7 @@ def make_worker(
         batch_size=settings.outbox_batch_size,
         poll_seconds=settings.outbox_poll_seconds,
         name=name,
-        periodic_jobs=[reminder_job(settings)],
+        periodic_jobs=[reminder_job(settings), retention_job(settings)],
     )
 
 
@@ -196,6 +203,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RegistrationPages,
             RegistrationsApi,
             AttendancePublicPages,
+            PrivacyPages,
             SystemController,
             AuthController,
             *ORGANISER_CONTROLLERS,
@@ -240,6 +248,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         lifespan=[outbox_worker],
         request_max_body_size=MAX_REQUEST_BODY_BYTES,
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "mail_composer": make_mail_composer(settings)}),
         debug=settings.debug,
     )

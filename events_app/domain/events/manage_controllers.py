@@ -25,6 +25,8 @@ from events_app.domain.events.manage_schemas import (
     validate_event_form,
 )
 from events_app.domain.events.manage_services import EventManagementService
+from events_app.domain.privacy.schemas import purge_view
+from events_app.domain.privacy.services import upcoming_purges
 from events_app.domain.registrations.notifications import message_id_domain
 from events_app.domain.registrations.services import TokenSettings
 from events_app.lib.i18n import current_language
@@ -76,11 +78,14 @@ class ManageEventPages(Controller):
         principal: PrincipalDep,
         event_id: EventId,
         event_management: EventManagementDep,
+        settings: NamedDependency[Settings],
         done: FromQuery[str | None] = None,
     ) -> Template:
         event = await event_management.visible_event(principal, event_id)
         seats = await event_management.seat_summary(event)
         context = event_page_context(principal, event, seats, notice_for(done))
+        purges = await upcoming_purges(event_management.session, principal, settings.retention_days, event.id)
+        context["purge"] = purge_view(purges[0]) if purges else None
         return Template("manage/events/detail.html", context=context)
 
     @get("/{event_id:uuid}/edit", name="manage_event_edit")

@@ -12,6 +12,7 @@ from events_app.domain.dashboard.controllers import DashboardPages
 from events_app.domain.events.manage_controllers import ManageEventPages
 from events_app.domain.manage.controllers import ManageHome
 from events_app.domain.messages.controllers import MessagePages
+from events_app.domain.privacy.controllers import PurgePages
 
 ORGANISER_CONTROLLERS: list[ControllerRouterHandler] = [
     ManageHome,
@@ -26,4 +27,5 @@ ORGANISER_CONTROLLERS: list[ControllerRouterHandler] = [
     AttendancePages,
     CheckinApi,
     CheckinPages,
+    PurgePages,
 ]

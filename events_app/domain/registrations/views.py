@@ -86,6 +86,8 @@ def my_registration_context(
         "invite_url": f"/my/{token}/invite.ics",
         "waitlist_position": waitlist_position,
         "cancel_url": f"/my/{token}/cancel",
+        "data_url": f"/my/{token}/data.json",
+        "erase_url": f"/my/{token}/erase",
         "manage_url": f"/my/{token}",
     }
 
