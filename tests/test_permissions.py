@@ -47,6 +47,7 @@ MATRIX: list[tuple[str, str, frozenset[str]]] = [
     ("GET", r"^/manage$", ALL_STAFF),
     ("GET", r"^/manage/dashboard$", ALL_STAFF - {"checkin_a", "checkin_b"}),
     ("GET", r"^/manage/checkin$", ALL_STAFF),
+    ("GET", r"^/manage/privacy$", ALL_STAFF - {"checkin_a", "checkin_b"}),
     ("GET", r"^/manage/checkin-sw\.js$", ALL_STAFF | {"anonymous"}),
     ("*", r"^/manage/(users|tokens|audit)", ADMIN),
     ("*", r"^/manage/events/new$", CREATE_EVENTS),
