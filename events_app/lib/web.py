@@ -133,8 +133,12 @@ def is_cross_site_request(scope: Scope, base_url: str) -> bool:
     if _header(scope, b"sec-fetch-site") == "cross-site":
         return True
     origin = _header(scope, b"origin")
-    if not origin or origin == "null":
-        return origin == "null"
+    if origin == "null":
+        # Browsers send "null" from our own no-referrer pages (the secret /my/ links); then only a
+        # Sec-Fetch-Site of same-origin (a header pages cannot set) says the form is ours.
+        return _header(scope, b"sec-fetch-site") != "same-origin"
+    if not origin:
+        return False
     host = _header(scope, b"host")
     scheme = scope.get("scheme", "http")
     return not (_same_origin(origin, base_url) or (host and _same_origin(origin, f"{scheme}://{host}")))
