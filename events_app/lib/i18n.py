@@ -151,12 +151,16 @@ def zone_label(instant: datetime, zone: str) -> str:
     tz = ZoneInfo(zone)
     locale = babel_locale()
     location = dates.get_timezone_location(tz, locale=locale, return_city=False)
-    offset = instant.astimezone(tz).utcoffset()
+    return f"{location}, {utc_offset_text(instant, zone)}"
+
+
+def utc_offset_text(instant: datetime, zone: str) -> str:
+    """The zone's offset at `instant`: "UTC-5", "UTC+5:30", "UTC+0"."""
+    offset = instant.astimezone(ZoneInfo(zone)).utcoffset()
     total_minutes = int(offset.total_seconds() // 60) if offset is not None else 0
     sign = "+" if total_minutes >= 0 else "-"
     hours, minutes = divmod(abs(total_minutes), 60)
-    utc = f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
-    return f"{location}, {utc}"
+    return f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
 
 
 def language_name(language: str) -> str:

@@ -209,34 +209,86 @@ def _fixed_observance(zone: ZoneInfo, year: int) -> TimezoneStandard:
     return part
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How a zone's VTIMEZONE is written: yearly rules from `first_year` on, or (rules None) icalendar's
+    list of changes for the years `first_year` to `last_year`."""
+
+    rules: tuple[_Rule, ...] | None
+    first_year: int
+    last_year: int | None
+
+
 @cache
-def _cached_vtimezone(tzid: str) -> Timezone:
+def _plan(tzid: str) -> _Plan:
     zone = ZoneInfo(tzid)
     year = datetime.now(UTC).year
     rules = _yearly_rules(zone, year)
     if rules is None:
-        first, last = date(year - 2, 1, 1), date(year + _YEARS_CHECKED + 1, 1, 1)
-        return Timezone.from_tzid(tzid, first_date=first, last_date=last)
-    first_year = _first_year(zone, rules, year)
+        return _Plan(None, year - 2, year + _YEARS_CHECKED)
+    return _Plan(rules, _first_year(zone, rules, year), None)
+
+
+def _changes_between(tzid: str, first_year: int, end_year: int) -> Timezone:
+    """icalendar's VTIMEZONE (observances with RDATE lists) from 1 January `first_year` to `end_year`."""
+    return Timezone.from_tzid(tzid, first_date=date(first_year, 1, 1), last_date=date(end_year, 1, 1))
+
+
+@cache
+def _cached_vtimezone(tzid: str, since: int | None = None, until: int | None = None) -> Timezone:
+    """The VTIMEZONE of `tzid`, reaching back to `since` and forward to `until` when they are given.
+
+    Yearly rules only describe the years since the zone's last change of rules: an event before them
+    (Mexico kept summer time until 2022, Chile and Paraguay moved their dates) gets the earlier changes
+    written out one by one in front of the rules, or the event's wall time would be read with the
+    wrong offset.
+    """
+    plan = _plan(tzid)
+    first_year = plan.first_year if since is None else min(since, plan.first_year)
+    if plan.rules is None:
+        assert plan.last_year is not None
+        last_year = plan.last_year if until is None else max(until, plan.last_year)
+        return _changes_between(tzid, first_year, last_year + 1)
+    zone = ZoneInfo(tzid)
     timezone = Timezone()
     timezone.add("TZID", tzid)
-    for part in [_observance(rule, first_year) for rule in rules] or [_fixed_observance(zone, first_year)]:
+    if first_year < plan.first_year:
+        for part in _changes_between(tzid, first_year, plan.first_year).subcomponents:
+            timezone.add_component(part)
+    observances = [_observance(rule, plan.first_year) for rule in plan.rules]
+    for part in observances or [_fixed_observance(zone, plan.first_year)]:
         timezone.add_component(part)
     return timezone
 
 
-def vtimezone(tzid: str) -> Timezone:
-    """A VTIMEZONE for an IANA zone: built once per process, a fresh copy on every call."""
-    return _cached_vtimezone(tzid).copy(recursive=True)
+def _span(tzid: str, instants: Iterable[datetime]) -> tuple[int | None, int | None]:
+    """The (since, until) years a VTIMEZONE needs beyond its usual span to cover `instants` (None: none)."""
+    plan = _plan(tzid)
+    years = [(instant.astimezone(UTC) + shift).year for instant in instants for shift in _MARGINS]
+    since = min(years) if years and min(years) < plan.first_year else None
+    until = None
+    if plan.last_year is not None and years and max(years) > plan.last_year:
+        until = max(years)
+    return since, until
 
 
-def _shared_vtimezone(tzid: str) -> Timezone:
+#: A day either side of an instant, so the VTIMEZONE covers its wall time whatever the offset.
+_MARGINS = (timedelta(days=-1), timedelta(days=1))
+
+
+def vtimezone(tzid: str, covering: Iterable[datetime] = ()) -> Timezone:
+    """A VTIMEZONE for an IANA zone that also covers the instants `covering`: built once per process
+    (and span), a fresh copy on every call."""
+    return _cached_vtimezone(tzid, *_span(tzid, covering)).copy(recursive=True)
+
+
+def _shared_vtimezone(tzid: str, covering: Iterable[datetime] = ()) -> Timezone:
     """The cached VTIMEZONE itself, for calendars that are only serialized and never escape this module.
 
     Adding a component to a calendar and serializing it leave the component as it was, so this skips
     the copy, a quarter of the cost of an invite.
     """
-    return _cached_vtimezone(tzid)
+    return _cached_vtimezone(tzid, *_span(tzid, covering))
 
 
 # --- VEVENT / VCALENDAR --------------------------------------------------------------------------
@@ -253,7 +305,17 @@ def _utc(instant: datetime) -> datetime:
 
 
 def _local(instant: datetime, tzid: str) -> datetime:
-    return _utc(instant) if _is_utc(tzid) else _utc(instant).astimezone(ZoneInfo(tzid))
+    """The instant as a wall time in `tzid`, or in UTC when the wall time would not name it.
+
+    RFC 5545 reads a wall time that happens twice (the hour repeated when clocks go back, e.g. 00:30 on
+    Cuba's last night of summer time) as its first occurrence: the second one is written in UTC.
+    """
+    if _is_utc(tzid):
+        return _utc(instant)
+    local = _utc(instant).astimezone(ZoneInfo(tzid))
+    if local.fold and _utc(local.replace(fold=0)) != _utc(instant):
+        return _utc(instant)
+    return local
 
 
 def _check(invite: InviteData) -> None:
@@ -308,10 +370,14 @@ def _calendar(method: InviteMethod) -> Calendar:
     return calendar
 
 
-def _add_timezones(calendar: Calendar, tzids: Iterable[str]) -> None:
-    for tzid in dict.fromkeys(tzids):
-        if not _is_utc(tzid):
-            calendar.add_component(_shared_vtimezone(tzid))
+def _add_timezones(calendar: Calendar, invites: Iterable[InviteData]) -> None:
+    """Each zone's VTIMEZONE once, covering every instant written in it."""
+    instants: dict[str, list[datetime]] = {}
+    for invite in invites:
+        if not _is_utc(invite.timezone):
+            instants.setdefault(invite.timezone, []).extend((invite.starts_at, invite.ends_at))
+    for tzid, covering in instants.items():
+        calendar.add_component(_shared_vtimezone(tzid, covering))
 
 
 def _now() -> datetime:
@@ -327,7 +393,7 @@ def build_calendar(invite: InviteData, method: InviteMethod) -> bytes:
     if method is not InviteMethod.PUBLISH and invite.attendee_email is None:
         raise ValueError(f"METHOD:{method} needs an attendee")
     calendar = _calendar(method)
-    _add_timezones(calendar, [invite.timezone])
+    _add_timezones(calendar, [invite])
     cancelled = invite.cancelled or method is InviteMethod.CANCEL
     with_attendee = method is not InviteMethod.PUBLISH
     calendar.add_component(_event(invite, stamp=_now(), cancelled=cancelled, with_attendee=with_attendee))
@@ -340,7 +406,7 @@ def build_feed(events: list[InviteData], name: str) -> bytes:
     calendar = _calendar(InviteMethod.PUBLISH)
     calendar.add("NAME", _text(name))
     calendar.add("X-WR-CALNAME", _text(name))
-    _add_timezones(calendar, (invite.timezone for invite in events))
+    _add_timezones(calendar, events)
     stamp = _now()
     for invite in events:
         calendar.add_component(_event(invite, stamp=stamp, cancelled=invite.cancelled, with_attendee=False))

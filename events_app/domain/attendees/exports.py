@@ -46,6 +46,8 @@ COLUMN_HEADERS = (
     N_("Language"),
     N_("Status"),
     N_("Registered at"),
+    N_("Event starts"),
+    N_("Event ends"),
 )
 SHEET_TITLE = N_("Attendees")
 
@@ -66,6 +68,8 @@ class RowLabels:
     sectors: dict[Sector, str]
     sheet_title: str
     tzinfo: ZoneInfo
+    #: The event's start and end, ISO 8601 in its zone: the same on every row, so a file says when.
+    event_times: tuple[str, str] = ("", "")
     _countries: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -79,6 +83,10 @@ class RowLabels:
             sectors={sector: gettext(label) for sector, label in SECTOR_LABELS.items()},
             sheet_title=gettext(SHEET_TITLE)[:31],
             tzinfo=ZoneInfo(event.timezone),
+            event_times=(
+                event.starts_at.astimezone(ZoneInfo(event.timezone)).isoformat(timespec="seconds"),
+                event.ends_at.astimezone(ZoneInfo(event.timezone)).isoformat(timespec="seconds"),
+            ),
         )
 
     def country(self, code: str) -> str:
@@ -106,6 +114,7 @@ class RowLabels:
             LANGUAGE_NAMES.get(row.language, row.language),
             self.statuses[row.status],
             self.iso_time(row.created_at),
+            *self.event_times,
         )
         return [neutralise(value) for value in values]
 

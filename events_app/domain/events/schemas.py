@@ -18,6 +18,7 @@ from events_app.lib.i18n import (
     format_time_in_zone,
     gettext,
     language_name,
+    utc_offset_text,
     zone_label,
 )
 
@@ -85,26 +86,29 @@ def valid_zone(name: str | None) -> str | None:
     return name
 
 
+def _span_text(start: datetime, end: datetime, zone: str) -> str:
+    """ "Wednesday, 14 April 2027, 10:00 – 13:00", with the end's date too when it falls on another day."""
+    tz = ZoneInfo(zone)
+    same_day = start.astimezone(tz).date() == end.astimezone(tz).date()
+    end_text = format_time_in_zone(end, zone) if same_day else format_datetime_in_zone(end, zone)
+    if _offset(end, zone) != _offset(start, zone):  # the clocks change during the event
+        end_text += f" ({utc_offset_text(end, zone)})"
+    return f"{format_datetime_in_zone(start, zone)} – {end_text}"
+
+
 def describe_when(event: Event, viewer_zone: str | None = None) -> When:
     start, end = event.starts_at, event.ends_at
-    same_day = (
-        start.astimezone(ZoneInfo(event.timezone)).date() == end.astimezone(ZoneInfo(event.timezone)).date()
-    )
-    end_text = (
-        format_time_in_zone(end, event.timezone) if same_day else format_datetime_in_zone(end, event.timezone)
-    )
-    event_text = f"{format_datetime_in_zone(start, event.timezone)} – {end_text}"
     viewer_text = None
     viewer_label = None
     zone = valid_zone(viewer_zone)
     if zone and _offset(start, zone) != _offset(start, event.timezone):
-        viewer_text = f"{format_datetime_in_zone(start, zone)} – {format_time_in_zone(end, zone)}"
+        viewer_text = _span_text(start, end, zone)
         viewer_label = zone_label(start, zone)
     return When(
         starts_iso=start.isoformat(),
         ends_iso=end.isoformat(),
         zone_name=event.timezone,
-        event_text=event_text,
+        event_text=_span_text(start, end, event.timezone),
         event_zone=zone_label(start, event.timezone),
         viewer_text=viewer_text,
         viewer_zone=viewer_label,
