@@ -21,6 +21,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 
+from events_app.lib.zones import country_zone, zone_country
 from events_app.settings import PACKAGE_ROOT
 
 LOCALES_DIR = PACKAGE_ROOT / "locales"
@@ -150,7 +151,12 @@ def zone_label(instant: datetime, zone: str) -> str:
     """The zone as people read it: "hora de Colombia, UTC-5" / "Colombia Time, UTC-5"."""
     tz = ZoneInfo(zone)
     locale = babel_locale()
-    location = dates.get_timezone_location(tz, locale=locale, return_city=False)
+    country = zone_country(zone)
+    if country and country in locale.territories and country_zone(country, instant):
+        # The whole country keeps one time: "hora de Argentina", not "(Argentina/Buenos Aires)".
+        location = locale.zone_formats["region"] % locale.territories[country]
+    else:
+        location = dates.get_timezone_location(tz, locale=locale, return_city=False)
     return f"{location}, {utc_offset_text(instant, zone)}"
 
 

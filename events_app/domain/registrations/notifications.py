@@ -24,7 +24,6 @@ from events_app.domain.attendance.services import certificate_mail_hook
 from events_app.domain.events.schemas import location_text, present_event
 from events_app.domain.registrations.services import MailKind, waitlist_position
 from events_app.domain.registrations.views import status_label
-from events_app.lib.countries import country_zone
 from events_app.lib.i18n import force_locale, gettext
 from events_app.lib.ical import InviteData, InviteMethod, build_calendar
 from events_app.lib.mail import Attachment, OutgoingMail, build_message
@@ -32,6 +31,7 @@ from events_app.lib.outbox import SkipMessage
 from events_app.lib.security import TokenPurpose, derive_token
 from events_app.lib.templating import render_block
 from events_app.lib.tickets import ticket_qr_png
+from events_app.lib.zones import country_zone
 from events_app.settings import Settings
 
 QR_CONTENT_ID = "ticket-qr@events-app"
