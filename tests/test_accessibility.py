@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from conftest import PASSWORD, add_event, api_token_for, create_user, registration_form
 from litestar import Litestar
 from litestar.routes import HTTPRoute
-from playwright.async_api import Page
+from playwright.async_api import Locator, Page
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from support.browser import chromium
 from uuid_utils.compat import uuid7
@@ -57,6 +57,7 @@ NOT_HTML: dict[str, str] = {
     "/my/{token:str}/invite.ics": "iCalendar invite",
     "/my/{token:str}/ticket.png": "QR code image",
     "/my/{token:str}/certificate.pdf": "PDF certificate",
+    "/my/{token:str}/data.json": "JSON download of the registrant's own data",
     "/j/{token:str}": "redirects to the online meeting (404 page when unknown, visited below)",
     "/health": "JSON health check",
     "/api/events": "JSON API",
@@ -106,6 +107,27 @@ def route_of(path: str, routes: list[str]) -> str | None:
     return min(matches, key=lambda route: (route.count("{"), -len(route)), default=None)
 
 
+ERRORS_LINKED = """() => {
+    const problems = [];
+    if (!document.querySelector('[role="alert"]')) problems.push("no role=alert announces the errors");
+    const invalid = document.querySelectorAll('[aria-invalid="true"]');
+    if (!invalid.length) problems.push("no field is marked aria-invalid");
+    invalid.forEach(field => {
+        const ids = (field.getAttribute("aria-describedby") || "").split(/\\s+/).filter(Boolean);
+        if (!ids.length || ids.some(id => !document.getElementById(id))) {
+            problems.push(`#${field.id} is not linked to its error message (aria-describedby)`);
+        }
+    });
+    document.querySelectorAll('#error-summary a').forEach(link => {
+        const href = link.getAttribute("href") || "";
+        if (!href.startsWith("#") || !document.getElementById(href.slice(1))) {
+            problems.push(`the error summary links to ${href}, which is not a field of the page`);
+        }
+    });
+    return problems;
+}"""
+
+
 @dataclass
 class Audit:
     page: Page
@@ -147,6 +169,12 @@ class Audit:
                     f"targets: {', '.join(violation['targets'])}; {violation['summary'][:300]}"
                 )
 
+    async def check_errors(self, label: str) -> None:
+        """An error state: axe-core, then errors announced (role=alert) and linked to their fields."""
+        await self.check(label)
+        problems: list[str] = await self.page.evaluate(ERRORS_LINKED)
+        self.violations.extend(f"{label}: {problem}" for problem in problems)
+
     async def visit(self, path: str, label: str | None = None, status: int | None = 200) -> None:
         response = await self.page.goto(f"{self.base}{path}")
         assert response is not None, path
@@ -166,6 +194,10 @@ class Data:
     small: Event
     #: status name -> manage token of a registration in that state
     tokens: dict[str, str]
+    #: manage token of a registration the walk erases
+    erase_token: str
+    #: manage token of a registration the walk cancels
+    cancel_token: str
     confirmed: Registration
     pending: Registration
     cancelled: Registration
@@ -217,6 +249,8 @@ async def build_data(
         door = await register("past-webinar", "Ōkubo Nguyễn", "okubo@example.org", language="en")
         online = await register("past-webinar", "Olga Online", "olga@example.org", language="pt_BR")
         await register("past-webinar", "Nadie Vino", "nadie@example.org")
+        erasable = await register(demo[2].slug, "Erika Borrar", "erika@example.org")
+        leaving = await register(demo[2].slug, "Carlos Cancela", "carlos@example.org")
         await session.commit()
         manage = {
             "confirmed": service.manage_token(confirmed),
@@ -226,6 +260,8 @@ async def build_data(
             "rejected": service.manage_token(rejected),
             "attended": service.manage_token(door),
         }
+        erase_token = service.manage_token(erasable)
+        cancel_token = service.manage_token(leaving)
         ids = {"door": door.id, "online": online.id, "pending": pending.id, "cancelled": cancelled.id}
     # The webinar is over: someone came in person, someone attended online, someone did not come.
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
@@ -278,6 +314,8 @@ async def build_data(
         approval=approval,
         small=small,
         tokens=manage,
+        erase_token=erase_token,
+        cancel_token=cancel_token,
         confirmed=confirmed,
         pending=_present(stored["pending"]),
         cancelled=_present(stored["cancelled"]),
@@ -295,6 +333,15 @@ def _present(registration: Registration | None) -> Registration:
 # --- the walk ---------------------------------------------------------------------------------------
 
 
+async def submit(page: Page, button: Locator) -> None:
+    """Click a form's button and wait for the page the server answers with."""
+    async with page.expect_navigation() as navigation:
+        await button.click()
+    response = await navigation.value
+    assert response is not None
+    assert response.status < 500, f"{response.url} answered {response.status}: {await response.text()}"
+
+
 async def public_pages(audit: Audit, data: Data) -> None:
     page = audit.page
     demo_slug = data.demo[0].slug
@@ -310,17 +357,17 @@ async def public_pages(audit: Audit, data: Data) -> None:
     # Error states: empty, then a bad email; the summary links to each field.
     await page.get_by_role("button", name="Inscribirse").click()
     await page.wait_for_selector("#error-summary")
-    await audit.check("registration form, submitted empty (es)")
+    await audit.check_errors("registration form, submitted empty (es)")
     await page.locator("#full_name").fill("Héctor Sandoval")
     await page.locator("#email").fill("hector.sandoval@@example")
     await page.get_by_role("button", name="Inscribirse").click()
     await page.wait_for_selector("#email-error")
-    await audit.check("registration form, bad email (es)")
+    await audit.check_errors("registration form, bad email (es)")
     assert await page.locator("#email").get_attribute("aria-describedby") is not None
     await audit.visit(f"/events/{demo_slug}/register?lang=en", "registration form (en)")
     await page.get_by_role("button", name="Register").click()
     await page.wait_for_selector("#error-summary")
-    await audit.check("registration form, submitted empty (en)")
+    await audit.check_errors("registration form, submitted empty (en)")
     await audit.visit("/events/small-workshop/register?lang=es", "registration form, waiting list (es)")
     await audit.visit("/events/past-webinar/register", "registration form, closed (es)")
     # A full registration through the browser lands on the "registered" page.
@@ -338,20 +385,51 @@ async def public_pages(audit: Audit, data: Data) -> None:
         await audit.visit(f"/my/{token}", f"my registration, {state} (es)")
     await audit.visit(f"/my/{data.tokens['confirmed']}?lang=en", "my registration, confirmed (en)")
     await audit.visit(f"/my/{data.tokens['confirmed']}/cancel?lang=es", "cancel my registration (es)")
+    await audit.visit(f"/my/{data.cancel_token}/cancel?lang=en", "cancel my registration (en)")
+    await submit(page, page.locator("main form button[type=submit]"))
+    await audit.check("my registration, just cancelled (en)")
     # The PDF download issues the certificate that the verification page then shows.
     pdf = await page.request.get(f"{audit.base}/my/{data.tokens['attended']}/certificate.pdf")
     assert pdf.status == 200
     await audit.visit(f"/certificates/{data.certificate_code}", "certificate verification, valid")
     await audit.visit(f"/certificates/{'x' * 43}", "certificate verification, unknown", 404)
+    await privacy_pages(audit, data)
     await audit.visit("/events/no-such-event", "404 page (es)", status=404)
     await audit.visit("/no/such/page?lang=en", "404 page (en)", status=404)
     await audit.visit(f"/j/{'x' * 43}", "unknown join link (404)", status=404)
     await audit.visit("/login?lang=en", "login form (en)")
     await page.locator("#email").fill(ADMIN_EMAIL)
     await page.locator("#password").fill("not the password")
-    await page.get_by_role("button", name="Log in").click()
-    await page.wait_for_load_state()
-    await audit.check("login form, wrong password (en)")
+    await submit(page, page.get_by_role("button", name="Log in"))
+    await audit.check_errors("login form, wrong password (en)")
+
+
+async def privacy_pages(audit: Audit, data: Data) -> None:
+    """The privacy notice in every version, erasing one's data, and asking for one's links again."""
+    page = audit.page
+    await audit.visit("/privacy?lang=es", "privacy notice (es)")
+    versions = await page.locator('main a[href^="/privacy/"]').evaluate_all(
+        "links => links.map(link => link.getAttribute('href'))"
+    )
+    assert versions, "the privacy notice lists no earlier version"
+    for href in versions:
+        await audit.visit(f"{href}?lang=es", f"privacy notice {href} (es)")
+    await audit.visit("/privacy?lang=en", "privacy notice (en)")
+    await audit.visit(f"/my/{data.erase_token}/erase?lang=es", "erase my data (es)")
+    await submit(page, page.locator("main form button[type=submit]"))
+    await audit.check("my data erased (es)")
+    await audit.visit("/my/resend?lang=es", "resend my links (es)")
+    await page.locator("main form button[type=submit]").click()
+    await page.wait_for_selector("#error-summary")
+    await audit.check_errors("resend my links, submitted empty (es)")
+    await page.locator("#email").fill("jose@@example")
+    await page.locator("main form button[type=submit]").click()
+    await page.wait_for_selector("#email-error")
+    await audit.check_errors("resend my links, bad email (es)")
+    await page.locator("#email").fill("jose@policia.example.gov.co")
+    await submit(page, page.locator("main form button[type=submit]"))
+    await audit.check("resend my links, sent (es)")
+    await audit.visit("/my/resend?lang=en", "resend my links (en)")
 
 
 async def organiser_pages(audit: Audit, data: Data, admin_id: UUID) -> None:
@@ -364,9 +442,8 @@ async def organiser_pages(audit: Audit, data: Data, admin_id: UUID) -> None:
     await audit.check("organiser home (en)")
     await audit.visit("/manage/dashboard", "programme dashboard")
     await audit.visit("/manage/events/new", "new event form")
-    await page.locator("form button[type=submit]").last.click()
-    await page.wait_for_load_state()
-    await audit.check("new event form, submitted empty")
+    await submit(page, page.locator("form button[type=submit]").last)
+    await audit.check_errors("new event form, submitted empty")
     for event in (data.demo[0], data.approval, data.past):
         base = f"/manage/events/{event.id}"
         await audit.visit(base, f"organiser event page {event.slug}")
@@ -388,6 +465,7 @@ async def organiser_pages(audit: Audit, data: Data, admin_id: UUID) -> None:
     await audit.visit(f"/manage/users/{admin_id}/edit", "edit user form")
     await audit.visit("/manage/tokens", "API tokens")
     await audit.visit("/manage/audit", "audit log")
+    await audit.visit("/manage/privacy", "privacy: upcoming purges")
     await audit.visit("/manage?lang=es", "organiser home (es)")
     await audit.visit(f"/manage/events/{data.demo[0].id}/attendees?lang=pt_BR", "attendees (pt_BR)")
     await audit.visit(f"/manage/events/{data.demo[0].id}?lang=fr", "organiser event page (fr)")
@@ -463,14 +541,26 @@ async def checkin_pages(audit: Audit, data: Data) -> None:
 FOCUS_STYLE = """() => {
     const el = document.activeElement;
     if (!el || el === document.body) return null;
+    const rgb = text => (text.match(/[0-9.]+/g) || []).map(Number);
+    const luminance = ([r, g, b]) => {
+        const linear = [r, g, b].map(c => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
+    };
+    let behind = el.parentElement, background = [255, 255, 255];
+    for (; behind; behind = behind.parentElement) {
+        const colour = rgb(getComputedStyle(behind).backgroundColor);
+        if (colour.length === 3 || colour[3] > 0) { background = colour.slice(0, 3); break; }
+    }
     const style = getComputedStyle(el);
+    const [light, dark] = [luminance(rgb(style.outlineColor)), luminance(background)].sort((a, b) => b - a);
     return {tag: el.tagName, id: el.id, text: (el.textContent || "").trim().slice(0, 40),
-            outline: style.outlineStyle, width: parseFloat(style.outlineWidth), color: style.outlineColor};
+            outline: style.outlineStyle, width: parseFloat(style.outlineWidth),
+            contrast: (light + 0.05) / (dark + 0.05)};
 }"""
 
 
 async def focus_is_visible(audit: Audit, path: str, stops: int = 12) -> None:
-    """The first tab stops of a page each draw a focus outline at least 2px wide."""
+    """The first tab stops of a page each draw a focus outline 2px or wider, at 3:1 against what is behind."""
     await audit.page.goto(f"{audit.base}{path}")
     seen = 0
     for _ in range(stops):
@@ -479,7 +569,7 @@ async def focus_is_visible(audit: Audit, path: str, stops: int = 12) -> None:
         if focus is None:
             continue
         seen += 1
-        if focus["outline"] == "none" or focus["width"] < 2:
+        if focus["outline"] == "none" or focus["width"] < 2 or focus["contrast"] < 3:
             audit.violations.append(f"focus not visible on {path}: {focus}")
     assert seen >= stops // 2, f"the Tab key reached only {seen} elements on {path}"
 
@@ -524,13 +614,16 @@ async def test_no_serious_accessibility_violation_on_any_page(
         audit = Audit(await browser.new_page(), base, routes, AXE.read_text(encoding="utf-8"))
         await axe_catches_a_planted_fault(audit)
         await public_pages(audit, data)
+        await focus_is_visible(audit, "/")
+        await focus_is_visible(audit, f"/events/{data.demo[0].slug}")
         await focus_is_visible(audit, f"/events/{data.demo[0].slug}/register")
+        await focus_is_visible(audit, f"/my/{data.tokens['confirmed']}")
         await organiser_pages(audit, data, admin.id)
         await checkin_pages(audit, data)
         await focus_is_visible(audit, f"/manage/events/{data.demo[0].id}/checkin")
         await focus_is_visible(audit, "/manage/users", stops=8)
 
-    print(f"\naxe-core {AXE.parent.name}: {len(audit.visited)} pages visited")
+    print(f"\naxe-core: {len(audit.visited)} pages visited")
     for line in audit.visited:
         print(f"  {line}")
     print(f"rules that failed with any impact: {sorted(audit.minor) or 'none'}")
