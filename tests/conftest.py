@@ -166,6 +166,12 @@ def make_settings(
         "outbox_retry_base_seconds": 0,
         "outbox_poll_seconds": 0.05,
         "default_language": "en",
+        # Abuse limits off: most tests register many people from one address. test_abuse_limits.py
+        # (and any test about the limits) sets its own.
+        "registration_limit_per_ip": 0,
+        "registration_limit_per_email": 0,
+        "resend_limit_per_ip": 0,
+        "resend_limit_per_email": 0,
     }
     if smtp_port is not None:
         values.update(smtp_host="127.0.0.1", smtp_port=smtp_port)

@@ -225,7 +225,10 @@ async def test_default_limits_let_an_office_register_together(
     tmp_path: Path, database_url: str, session_maker: async_sessionmaker[AsyncSession]
 ) -> None:
     """Thirty officials behind one NAT address, in the same minute, with the default settings."""
-    settings = make_settings(tmp_path, database_url)
+    names = ("registration_limit_per_ip", "registration_limit_per_email")
+    defaults = {name: Settings.model_fields[name].default for name in names}
+    assert defaults == {"registration_limit_per_ip": 30, "registration_limit_per_email": 10}
+    settings = make_settings(tmp_path, database_url, **defaults)
     await add_event(session_maker)
     async with AsyncTestClient(app=create_app(settings), base_url=BASE) as client:
         statuses = [
@@ -259,18 +262,20 @@ async def test_public_forms_carry_a_hidden_honeypot(
 
 
 async def test_filled_honeypot_stores_and_sends_nothing(
-    client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
+    limited_client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
 ) -> None:
     await add_event(session_maker)
-    registered = await submit_registration(client, "launch", website="http://spam.example")
+    registered = await submit_registration(limited_client, "launch", website="http://spam.example")
     assert registered.status_code == 200
     assert registered.url.path == "/events/launch/registered"  # what a success looks like
 
-    token = await csrf_token(client, "/my/resend")
-    resent = await client.post(
+    token = await csrf_token(limited_client, "/my/resend")
+    resent = await limited_client.post(
         "/my/resend", data={"_csrf_token": token, "email": "someone@example.org", "website": "x"}
     )
-    unknown = await client.post("/my/resend", data={"_csrf_token": token, "email": "other@example.org"})
+    unknown = await limited_client.post(
+        "/my/resend", data={"_csrf_token": token, "email": "other@example.org"}
+    )
     assert resent.status_code == unknown.status_code == 200
     assert resent.text == unknown.text
     assert await count(session_maker, Registration) == 0
