@@ -39,6 +39,8 @@ def free_port() -> int:
 def events_env(var_dir: Path, database_url: str, **settings: str) -> dict[str, str]:
     """The environment of an events_app process: this one's, minus any EVENTS_*, plus ``settings``.
 
+    The registration and resend rate limits are off unless ``settings`` sets them.
+
     ``settings`` are given by their variable names (``EVENTS_SMTP_PORT="2525"``).
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("EVENTS_")}
@@ -48,6 +50,11 @@ def events_env(var_dir: Path, database_url: str, **settings: str) -> dict[str, s
         EVENTS_SECRET_KEY=TEST_SECRET_KEY,
         EVENTS_BASE_URL="http://127.0.0.1",
         EVENTS_DEFAULT_LANGUAGE="en",
+        # Abuse limits off (as in conftest.make_settings): a test about them passes its own.
+        EVENTS_REGISTRATION_LIMIT_PER_IP="0",
+        EVENTS_REGISTRATION_LIMIT_PER_EMAIL="0",
+        EVENTS_RESEND_LIMIT_PER_IP="0",
+        EVENTS_RESEND_LIMIT_PER_EMAIL="0",
     )
     env.update(settings)
     return env
