@@ -22,7 +22,13 @@ def free_port() -> int:
 
 
 class AppServer:
-    def __init__(self, workdir: Path, database_url: str, secret: str = BENCH_SECRET) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        database_url: str,
+        secret: str = BENCH_SECRET,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         env = {
             **os.environ,
@@ -31,9 +37,16 @@ class AppServer:
             "EVENTS_SECRET_KEY": secret,
             "EVENTS_RUN_WORKER_IN_APP": "false",
             "EVENTS_DEFAULT_LANGUAGE": "en",
+            **(extra_env or {}),
         }
         command = [sys.executable, "-m", "events_app", "run", "--port", str(self.port)]
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # The server's errors go to a file, not a pipe: a pipe nobody reads blocks a chatty server.
+        self.log_path = workdir / f"server-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=self._log)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     @property
     def url(self) -> str:
@@ -43,7 +56,7 @@ class AppServer:
         async with httpx.AsyncClient() as http:
             for _ in range(300):
                 if self.process.poll() is not None:
-                    raise RuntimeError(self.process.stderr.read().decode() if self.process.stderr else "died")
+                    raise RuntimeError(f"the server died:\n{self.log_tail()}")
                 try:
                     if (await http.get(f"{self.url}/health")).status_code == 200:
                         return
@@ -77,3 +90,4 @@ class AppServer:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self._log.close()

@@ -1,0 +1,245 @@
+"""Registration rush: 5,000 people register for one event with 1,000 seats over 64 connections at once.
+
+Run: ``.venv/bin/python bench/bench_registration_rush.py`` (a throwaway PostgreSQL cluster, about a
+minute), ``--database sqlite`` or ``--database both``. Needs the PostgreSQL server binaries, like the tests.
+
+Three endpoints of the same app (one uvicorn worker), measured in the same run and interleaved in five
+rounds so a noisy neighbour hits all three alike:
+
+- ``registration``: the public ``POST /api/events/{slug}/registrations`` on an event with 1,000 seats
+  and a waiting list (so the first 1,000 are confirmed and the next 4,000 waitlisted, all answered 201);
+  each one writes its registration, status change and confirmation email (an outbox row) in one
+  transaction;
+- ``registration without mail``: the same steps with no outbox row (``/api/bench/...``, only routed
+  when ``EVENTS_BENCH_ENDPOINTS=true``);
+- ``bare insert``: one INSERT of a registration row and a commit through the same session machinery.
+
+The load comes from ``loadgen.py`` in its own process. The registration rate limits are turned off
+for the server (their counters would refuse a rush from one address, which is their job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from app_server import AppServer
+from loadgen import LoadResult, Request, run_load
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from events_app.db import migrate
+from events_app.db.models import Event, EventKind, EventStatus, OutboxMessage, Registration
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support.postgres import PostgresCluster
+
+SEATS = 1_000
+REGISTRANTS = 5_000
+CONNECTIONS = 64
+ROUNDS = 5
+WARM_UP = 300
+COUNTRIES = ["AR", "BR", "CL", "CO", "CR", "EC", "ES", "MX", "PE", "PT", "UY"]
+LANGUAGES = ["es", "pt_BR", "en", "fr"]
+SERVER_ENV = {
+    "EVENTS_BENCH_ENDPOINTS": "true",
+    "EVENTS_REGISTRATION_LIMIT_PER_IP": "0",
+    "EVENTS_REGISTRATION_LIMIT_PER_EMAIL": "0",
+}
+
+
+@dataclass
+class Phase:
+    label: str
+    slug: str
+    path: str
+    results: list[LoadResult]
+
+    def merged(self) -> LoadResult:
+        statuses: Counter[str] = Counter()
+        for result in self.results:
+            statuses.update(result.statuses)
+        return LoadResult(
+            self.label,
+            sum(r.seconds for r in self.results),
+            [latency for r in self.results for latency in r.latencies_ms],
+            statuses,
+            sum(r.transport_errors for r in self.results),
+        )
+
+
+async def create_events(engine: AsyncEngine, slugs: dict[str, int | None]) -> None:
+    maker = async_sessionmaker(engine, expire_on_commit=False)
+    now = datetime.now(UTC)
+    async with maker() as session:
+        for slug, capacity in slugs.items():
+            session.add(
+                Event(
+                    slug=slug,
+                    kind=EventKind.IN_PERSON,
+                    status=EventStatus.PUBLISHED,
+                    base_language="es",
+                    texts={"es": {"title": f"Evento {slug}"}, "en": {"title": f"Event {slug}"}},
+                    starts_at=now + timedelta(days=30),
+                    ends_at=now + timedelta(days=30, hours=3),
+                    timezone="America/Bogota",
+                    contact_email="bench@example.org",
+                    capacity=capacity,
+                    waitlist_enabled=True,
+                )
+            )
+        await session.commit()
+
+
+def registrations(path: str, prefix: str, count: int) -> list[Request]:
+    return [
+        Request.json(
+            path,
+            {
+                "full_name": f"Persona {prefix} {index:05d}",
+                "email": f"{prefix}{index}@example.org",
+                "country": COUNTRIES[index % len(COUNTRIES)],
+                "institution": "Fiscalía General",
+                "position": "Analista",
+                "sector": "prosecution",
+                "language": LANGUAGES[index % len(LANGUAGES)],
+                "consent": True,
+            },
+        )
+        for index in range(count)
+    ]
+
+
+async def counts(engine: AsyncEngine, slug: str) -> dict[str, int]:
+    async with engine.connect() as connection:
+        event_id = (await connection.execute(sa.select(Event.id).where(Event.slug == slug))).scalar_one()
+        rows = await connection.execute(
+            sa.select(Registration.status, sa.func.count())
+            .where(Registration.event_id == event_id)
+            .group_by(Registration.status)
+        )
+        found = {str(getattr(status, "value", status)): int(n) for status, n in rows}
+        seats = (
+            await connection.execute(sa.select(Event.seats_taken).where(Event.id == event_id))
+        ).scalar_one()
+        mails = await connection.scalar(
+            sa.select(sa.func.count())
+            .select_from(OutboxMessage)
+            .join(Registration, Registration.id == OutboxMessage.registration_id)
+            .where(Registration.event_id == event_id)
+        )
+    return {**found, "seats_taken": int(seats), "outbox": int(mails or 0)}
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT MET"
+
+
+async def run(database_url: str, workdir: Path, label: str) -> bool:
+    engine = create_async_engine(database_url)
+    phases = [
+        Phase("bare insert", "bare", "/api/bench/events/bare/bare", []),
+        Phase("registration (mail queued)", "rush", "/api/events/rush/registrations/", []),
+        Phase(
+            "registration without mail",
+            "rush-nomail",
+            "/api/bench/events/rush-nomail/registrations-without-mail",
+            [],
+        ),
+    ]
+    await create_events(engine, {"bare": None, "rush": SEATS, "rush-nomail": SEATS, "warm-up": None})
+    server = AppServer(workdir, database_url, extra_env=SERVER_ENV)
+    try:
+        await server.wait_ready()
+        # Warm-up (compiled-statement caches, pools, templates) on other rows than the measured ones.
+        for path, prefix in [
+            ("/api/bench/events/warm-up/bare", "wb"),
+            ("/api/events/warm-up/registrations/", "wr"),
+            ("/api/bench/events/warm-up/registrations-without-mail", "wn"),
+        ]:
+            await asyncio.to_thread(
+                run_load, server.url, registrations(path, prefix, WARM_UP), CONNECTIONS, ""
+            )
+        plans = {phase.label: registrations(phase.path, phase.slug, REGISTRANTS) for phase in phases}
+        share = REGISTRANTS // ROUNDS
+        for round_index in range(ROUNDS):
+            for phase in phases:
+                chunk = plans[phase.label][round_index * share : (round_index + 1) * share]
+                phase.results.append(
+                    await asyncio.to_thread(run_load, server.url, chunk, CONNECTIONS, phase.label)
+                )
+        bare, full, mailless = (phase.merged() for phase in phases)
+        rush, rush_nomail = await counts(engine, "rush"), await counts(engine, "rush-nomail")
+    finally:
+        server.stop()
+        await engine.dispose()
+
+    print(f"\n== {label}: {REGISTRANTS} registrants per endpoint, {CONNECTIONS} connections, {ROUNDS} rounds")
+    for result in (bare, full, mailless):
+        print(result.line())
+    print(f"rush event:        {rush}")
+    print(f"rush-nomail event: {rush_nomail}")
+    throughput_ratio = full.throughput / bare.throughput
+    tail_ratio = full.p99 / full.p50
+    mail_ratio = full.throughput / mailless.throughput
+    errors = full.errors({201}) + mailless.errors({201}) + bare.errors({201})
+    exact = (
+        rush.get("confirmed") == SEATS
+        and rush["seats_taken"] == SEATS
+        and rush.get("waitlisted") == REGISTRANTS - SEATS
+        and rush["outbox"] == REGISTRANTS
+        and rush_nomail.get("confirmed") == SEATS
+        and rush_nomail["outbox"] == 0
+    )
+    checks = [
+        (f"throughput vs bare insert {throughput_ratio:.0%} (target >= 50%)", throughput_ratio >= 0.5),
+        (f"registration p99 / p50 {tail_ratio:.1f}x (target <= 3x)", tail_ratio <= 3),
+        (f"errors {errors} (target 0)", errors == 0),
+        (
+            f"confirmed {rush.get('confirmed')} of {SEATS} seats, "
+            f"{rush.get('waitlisted')} waitlisted, {rush['outbox']} emails queued (target exactly {SEATS})",
+            exact,
+        ),
+        (f"with mail vs without {mail_ratio:.0%} (target >= 95%)", mail_ratio >= 0.95),
+        (
+            f"registrations per minute {full.throughput * 60:,.0f} (aim > 30,000)",
+            full.throughput * 60 > 30_000,
+        ),
+    ]
+    for text, met in checks:
+        print(f"  {verdict(met):>7}  {text}")
+    return all(met for _, met in checks)
+
+
+async def main(database: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-rush-") as folder:
+        workdir = Path(folder)
+        if database in ("postgresql", "both"):
+            with PostgresCluster(workdir / "pg") as cluster:
+                cluster.create_database("bench")
+                url = cluster.url("bench")
+                await asyncio.to_thread(migrate.upgrade, url)
+                await run(url, workdir, "PostgreSQL")
+        if database in ("sqlite", "both"):
+            url = f"sqlite+aiosqlite:///{workdir}/bench-{uuid.uuid4().hex[:8]}.sqlite3"
+            await asyncio.to_thread(migrate.upgrade, url)
+            await run(url, workdir, "SQLite")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=["postgresql", "sqlite", "both"], default="postgresql")
+    parser.add_argument("--scale", type=float, default=1.0, help="shrink seats and registrants (a quick try)")
+    arguments = parser.parse_args()
+    SEATS, REGISTRANTS = round(SEATS * arguments.scale), round(REGISTRANTS * arguments.scale)
+    started = time.perf_counter()
+    asyncio.run(main(arguments.database))
+    print(f"\n(total {time.perf_counter() - started:.0f} s)")
