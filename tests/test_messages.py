@@ -242,3 +242,29 @@ async def test_other_events_managers_and_other_roles_get_404(
         assert (
             await session.scalar(sa.select(sa.func.count()).where(OutboxMessage.kind == "mass_message")) == 0
         )
+
+
+async def test_a_subject_that_looks_like_an_encoded_word_arrives_as_typed(
+    client: AsyncTestClient[Litestar],
+    session_maker: async_sessionmaker[AsyncSession],
+    worker: OutboxWorker,
+    smtp_server: SmtpServer,
+) -> None:
+    """Found by the form fuzzer: the email package decoded ``=?utf-8?q?x?=`` typed in a subject, so the
+    reader saw ``x``; such a subject is now sent as encoded words from end to end."""
+    event = await add_event(session_maker)
+    await register(client, "launch", full_name="Bruno Silva", email="bruno@example.org", language="en")
+    await create_user(session_maker, "manager@example.org", Role.EVENT_MANAGER, events=[event])
+    await worker.drain()
+    smtp_server.messages.clear()
+    await login(client, "manager@example.org")
+    base = f"/manage/events/{event.id}/messages"
+    token = await csrf_token(client, f"{base}/new")
+    subject = "Codes =?utf-8?q?x?= and =?UTF-8?B?eQ==?= stay literal"
+    form = {"_csrf_token": token, "status": ["confirmed"], "subject_en": subject, "body_en": "Hello {name}"}
+    preview = await client.post(f"{base}/preview", data=form)
+    assert preview.status_code == 200, preview.text
+    confirmation = {"_csrf_token": token, **as_form(hidden_fields(preview.text))}
+    assert (await client.post(f"{base}/send", data=confirmation)).status_code == 200
+    assert await worker.drain() == 1
+    assert smtp_server.messages[0]["Subject"] == subject

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import mailbox
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.charset import Charset
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import Policy
 from email.utils import format_datetime
 from pathlib import Path
 from types import TracebackType
@@ -67,10 +70,35 @@ class OutgoingMail:
     attachments: list[Attachment] = field(default_factory=list)
 
 
+class _EncodedText(str):
+    """An unstructured header value written as RFC 2047 encoded words from end to end.
+
+    The email package decodes whatever looks like an encoded word (``=?utf-8?q?x?=``) in a header value
+    it is given, and writes ASCII text as it is: a subject typed with such text would reach the reader
+    changed. Encoding the whole value keeps it literal. Only used when the value holds ``=?``.
+    """
+
+    name: str
+
+    def __new__(cls, name: str, value: str) -> _EncodedText:
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    def fold(self, *, policy: Policy) -> str:
+        widths = itertools.chain([75 - len(self.name) - 2], itertools.repeat(75))
+        lines = Charset("utf-8").header_encode_lines(str(self), widths)
+        return f"{self.name}: " + f"{policy.linesep} ".join(str(line) for line in lines) + policy.linesep
+
+
+def _unstructured(name: str, value: str) -> str:
+    return _EncodedText(name, value) if "=?" in value else value
+
+
 def build_message(mail: OutgoingMail, sent_at_header: str | None = None) -> EmailMessage:
     """multipart/mixed[ alternative[ text, related[ html, images ], text/calendar ], attachments ]."""
     message = EmailMessage(policy=SMTP_POLICY)
-    message["Subject"] = mail.subject
+    message["Subject"] = _unstructured("Subject", mail.subject)
     message["From"] = mail.sender
     message["To"] = mail.recipient
     if mail.reply_to is not None:
