@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -501,3 +502,24 @@ async def test_limits_hold_across_two_server_processes(tmp_path: Path, postgres_
         assert registrations == 11  # ten from the office, one for the target email
     finally:
         await engine.dispose()
+
+
+async def test_worker_forgets_old_counters(
+    limited_client: AsyncTestClient[Litestar],
+    session_maker: async_sessionmaker[AsyncSession],
+    worker: OutboxWorker,
+) -> None:
+    await add_event(session_maker)
+    await submit_registration(limited_client, "launch", email="old@example.org")
+    await submit_registration(limited_client, "launch", email="new@example.org")
+    async with session_maker() as session:
+        await session.execute(
+            sa.update(RateLimitBucket)
+            .where(RateLimitBucket.key.like("register:email:%"))
+            .values(updated_at=datetime.now(UTC) - timedelta(days=2))
+        )
+        await session.commit()
+    await worker.run_periodic_jobs()
+    async with session_maker() as session:
+        keys = (await session.execute(sa.select(RateLimitBucket.key))).scalars().all()
+    assert [key.split(":")[:2] for key in keys] == [["register", "ip"]]

@@ -99,3 +99,14 @@ async def check(session: AsyncSession, limits: Iterable[Limit]) -> Verdict:
             remaining = (started + limit.window - now).total_seconds()
             retry_after = max(retry_after, max(1, math.ceil(remaining)))
     return Verdict(allowed, retry_after)
+
+
+async def purge_expired(session: AsyncSession, older_than: timedelta) -> int:
+    """Delete counters untouched for ``older_than`` (longer than any window); in the caller's transaction."""
+    cutoff = datetime.now(UTC) - older_than
+    result = await session.execute(
+        sa.delete(RateLimitBucket)
+        .where(RateLimitBucket.updated_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

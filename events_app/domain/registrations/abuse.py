@@ -8,7 +8,7 @@ gains nothing by switching from one to the other.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from events_app.domain.registrations.schemas import MAX_LENGTHS, MSG_BAD_EMAIL, MSG_REQUIRED
 from events_app.lib.i18n import gettext, ngettext
-from events_app.lib.ratelimit import Limit, Verdict, check, hashed
+from events_app.lib.ratelimit import Limit, Verdict, check, hashed, purge_expired
 from events_app.settings import Settings
 
 #: The honeypot's name: a field people never see and bots fill in (named to look worth filling).
@@ -119,3 +119,24 @@ def resend_context(values: dict[str, str], error: str | None, message: str | Non
         "error_for": {"email": error} if error else {},
         "form_message": message,
     }
+
+
+#: Counters are kept at least this long after their last hit (longer than every window in use).
+KEEP_COUNTERS = timedelta(days=1)
+
+
+def purge_job(settings: Settings) -> Callable[[AsyncSession], Awaitable[int]]:
+    """A worker's periodic job: forget counters older than every window, so the table stays small."""
+    windows = (
+        settings.registration_limit_per_ip_window_seconds,
+        settings.registration_limit_per_email_window_seconds,
+        settings.resend_limit_per_ip_window_seconds,
+        settings.resend_limit_per_email_window_seconds,
+    )
+    keep = max(KEEP_COUNTERS, timedelta(seconds=max(windows)))
+
+    async def purge_rate_limit_counters(session: AsyncSession) -> int:
+        await purge_expired(session, keep)
+        return 0  # it writes no outbox rows
+
+    return purge_rate_limit_counters
