@@ -33,11 +33,13 @@ from events_app.db.engine import make_sqlalchemy_config
 from events_app.domain.accounts.controllers import AuthController
 from events_app.domain.accounts.deps import LoginRequired, provide_api_principal, provide_principal
 from events_app.domain.attendance.controllers import AttendancePublicPages
+from events_app.domain.bench.controllers import BenchApi
 from events_app.domain.events.controllers import EventPages, EventsApi
 from events_app.domain.manage.routes import ORGANISER_CONTROLLERS
 from events_app.domain.messages.services import mass_message_hook
 from events_app.domain.privacy.controllers import PrivacyPages
 from events_app.domain.privacy.services import retention_job
+from events_app.domain.registrations.abuse import purge_job
 from events_app.domain.registrations.controllers import RegistrationPages, RegistrationsApi
 from events_app.domain.registrations.notifications import RegistrationMailComposer, make_composer
 from events_app.domain.registrations.schemas import MSG_REQUIRED
@@ -45,11 +47,12 @@ from events_app.domain.registrations.services import MailKind
 from events_app.domain.reminders.services import reminder_context, reminder_job
 from events_app.domain.system.controllers import SystemController
 from events_app.lib import redaction
-from events_app.lib.i18n import gettext
+from events_app.lib.api_errors import framework_message
+from events_app.lib.i18n import gettext, set_language
 from events_app.lib.mail import make_transport
 from events_app.lib.outbox import OutboxWorker, RetryPolicy
 from events_app.lib.templating import make_environment
-from events_app.lib.web import LocaleMiddleware, SecurityMiddleware
+from events_app.lib.web import LocaleMiddleware, SecurityMiddleware, choose_language
 from events_app.settings import PROJECT_ROOT, Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -79,7 +82,7 @@ def make_worker(
         batch_size=settings.outbox_batch_size,
         poll_seconds=settings.outbox_poll_seconds,
         name=name,
-        periodic_jobs=[reminder_job(settings), retention_job(settings)],
+        periodic_jobs=[reminder_job(settings), retention_job(settings), purge_job(settings)],
     )
 
 
@@ -87,7 +90,15 @@ def _is_api(request: Request) -> bool:  # type: ignore[type-arg]
     return request.url.path.startswith("/api/") or request.url.path == "/health"
 
 
+def _use_request_language(request: Request) -> None:  # type: ignore[type-arg]
+    """Routing errors (no such path, wrong method) are raised before LocaleMiddleware runs: choose the
+    request's language here, for the rest of this request, so their answer follows it too."""
+    if "language" not in request.scope.get("state", {}):
+        set_language(choose_language(request.scope, request.app.state.settings.default_language)[0])
+
+
 def _http_error(request: Request, exc: HTTPException) -> Response:  # type: ignore[type-arg]
+    _use_request_language(request)
     if _is_api(request):
         body = {"detail": exc.detail, "code": "error", "errors": []}
         return Response(body, status_code=exc.status_code, headers=exc.headers)
@@ -105,6 +116,7 @@ def _login_required(request: Request, exc: LoginRequired) -> Response:  # type: 
 
 
 def _not_found(request: Request, exc: NotFoundException) -> Response:  # type: ignore[type-arg]
+    _use_request_language(request)
     detail = exc.detail if exc.detail and exc.detail != "Not Found" else gettext("This page does not exist.")
     return _http_error(request, NotFoundException(detail))
 
@@ -127,16 +139,17 @@ def _field_errors(exc: ValidationException) -> list[dict[str, str]]:
         message = str(item.get("message", ""))
         if missing := _MISSING_FIELD.search(message):
             key, message = missing.group(1), gettext(MSG_REQUIRED)
-        elif key == "data":
-            key = "body"
-            if message in ("", "'data'"):  # no body at all
-                message = gettext(MSG_REQUIRED)
+        elif key == "data" and message in ("", "'data'"):  # no body at all
+            key, message = "body", gettext(MSG_REQUIRED)
+        else:  # msgspec's English ("Expected `str`, got `int`") in the request's language
+            key, message = ("body" if key == "data" else key), framework_message(message)
         errors.append({"field": key, "message": message})
     return errors
 
 
 def _validation_error(request: Request, exc: ValidationException) -> Response:  # type: ignore[type-arg]
     """Malformed API bodies answer 422 with field errors, like our own validation does."""
+    _use_request_language(request)
     body = {"detail": gettext("Some fields are not valid."), "code": "invalid", "errors": _field_errors(exc)}
     if _is_api(request):
         return Response(body, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
@@ -207,6 +220,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SystemController,
             AuthController,
             *ORGANISER_CONTROLLERS,
+            *([BenchApi] if settings.bench_endpoints else []),
             create_static_files_router(
                 path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False
             ),
