@@ -474,6 +474,38 @@ async def organiser_pages(audit: Audit, data: Data, admin_id: UUID) -> None:
     )
 
 
+RESULT_CONTRAST = """() => {
+    const rgb = text => (text.match(/[0-9.]+/g) || []).map(Number).slice(0, 3);
+    const luminance = ([r, g, b]) => {
+        const linear = [r, g, b].map(c => (c /= 255) <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2];
+    };
+    const ratio = (a, b) => {
+        const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+        return (light + 0.05) / (dark + 0.05);
+    };
+    const found = [];
+    for (const box of document.querySelectorAll("#result, #offline-banner:not([hidden])")) {
+        const background = rgb(getComputedStyle(box).backgroundColor);
+        for (const text of [box, ...box.querySelectorAll("p")]) {
+            if (!text.textContent.trim()) continue;
+            found.push({id: text.id || box.id, ratio: ratio(rgb(getComputedStyle(text).color), background)});
+        }
+    }
+    return found;
+}"""
+
+
+async def check_result_screen(audit: Audit, label: str) -> None:
+    """axe-core, and every text of the result screen (and offline banner) at 4.5:1 on its colour."""
+    await audit.check(label)
+    texts: list[dict[str, Any]] = await audit.page.evaluate(RESULT_CONTRAST)
+    assert texts, label
+    for text in texts:
+        if text["ratio"] < 4.5:
+            audit.violations.append(f"{label}: #{text['id']} contrast {text['ratio']:.2f}:1 (< 4.5:1)")
+
+
 async def checkin_pages(audit: Audit, data: Data) -> None:
     """The scanner and its result screens, from real requests: the manual form and the script's search."""
     page = audit.page
@@ -486,7 +518,7 @@ async def checkin_pages(audit: Audit, data: Data) -> None:
     await audit.check("scanner, ready")
     await audit.visit(f"{scanner}?q=Carla", "scanner, search results (server)")
 
-    async def manual(registration_id: UUID, nonce: str, tone: str) -> None:
+    async def manual(registration_id: UUID, nonce: str, tone: str, result: str) -> None:
         # The form without JavaScript posts the same way (HTMLFormElement.submit skips the script).
         await page.evaluate(
             """([action, id, nonce]) => {
@@ -507,16 +539,16 @@ async def checkin_pages(audit: Audit, data: Data) -> None:
             }""",
             [scanner, str(registration_id), nonce],
         )
-        await page.wait_for_selector(f"#result.result-{tone}")
+        await page.wait_for_selector(f'#result.result-{tone}[data-result="{result}"]')
 
-    await manual(data.confirmed.id, "a11y-manual-1", "ok")
-    await audit.check("scanner result: ok")
-    await manual(data.confirmed.id, "a11y-manual-2", "warn")
-    await audit.check("scanner result: already checked in")
-    await manual(data.cancelled.id, "a11y-manual-3", "refused")
-    await audit.check("scanner result: cancelled")
-    await manual(data.checked_in.id, "a11y-manual-4", "refused")
-    await audit.check("scanner result: ticket of another event")
+    await manual(data.confirmed.id, "a11y-manual-1", "ok", "ok")
+    await check_result_screen(audit, "scanner result: ok")
+    await manual(data.confirmed.id, "a11y-manual-2", "warn", "already_checked_in")
+    await check_result_screen(audit, "scanner result: already checked in")
+    await manual(data.cancelled.id, "a11y-manual-3", "refused", "cancelled")
+    await check_result_screen(audit, "scanner result: cancelled")
+    await manual(data.checked_in.id, "a11y-manual-4", "refused", "invalid")
+    await check_result_screen(audit, "scanner result: invalid (registration of another event)")
     # The script's own rendering, online then offline (decided from the downloaded list).
     await audit.visit(scanner, "scanner (script)")
     manifest_key = json.dumps(f"checkin.manifest.{data.demo[0].id}")
@@ -529,7 +561,7 @@ async def checkin_pages(audit: Audit, data: Data) -> None:
         await page.get_by_role("button", name="Check in Héctor Sandoval").click()
         await page.wait_for_selector('#result[data-result="ok"]')
         await page.wait_for_selector("#offline-banner:not([hidden])")
-        await audit.check("scanner result: ok, offline")
+        await check_result_screen(audit, "scanner result: ok, offline")
         await page.locator("#search-q").fill("José")
         await page.get_by_role("button", name="Search").click()
         await page.wait_for_selector("#search-results table")
