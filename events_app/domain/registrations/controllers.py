@@ -87,16 +87,15 @@ class RegistrationPages(Controller):
         if invalid is not None or not verdict.allowed:
             errors = invalid.by_field() if invalid else {}
             context = form_context(present_event(event, viewer_zone), values, errors)
-            if not verdict.allowed:
+            status = HTTP_422_UNPROCESSABLE_ENTITY
+            if not verdict.allowed:  # what was typed stays, with the message above the form
                 context["form_message"] = abuse.too_many_attempts(verdict)
-                return Template(
-                    "registrations/form.html",
-                    context=context,
-                    status_code=HTTP_429_TOO_MANY_REQUESTS,
-                    headers=verdict.retry_after_header,
-                )
+                status = HTTP_429_TOO_MANY_REQUESTS
             return Template(
-                "registrations/form.html", context=context, status_code=HTTP_422_UNPROCESSABLE_ENTITY
+                "registrations/form.html",
+                context=context,
+                status_code=status,
+                headers=verdict.retry_after_header,
             )
         result = await registration_service.register(slug, registration_data)
         if result.outcome in ACCEPTED_OUTCOMES:
