@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from uuid_utils.compat import uuid7
 
 from events_app.db.models import (
+    AttendanceImport,
     AuditEntry,
     CheckIn,
     Event,
@@ -293,6 +294,16 @@ async def test_erase_my_data(
                     email="someone@else.org",
                     minutes=1.0,
                 ),
+                OnlineAttendance(
+                    event_id=event.id, identity="row:import:9", display_name=ERASED_FULL_NAME, minutes=3.0
+                ),
+                AttendanceImport(
+                    event_id=event.id,
+                    source="zoom",
+                    content_sha256="f" * 64,
+                    timezone="UTC",
+                    summary={"people": 2, "warnings": [f"{ERASED_FULL_NAME}: join or leave time missing"]},
+                ),
                 ScanAttempt(
                     event_id=event.id,
                     registration_id=registration.id,
@@ -316,6 +327,9 @@ async def test_erase_my_data(
             minutes=30,
         )
         record(session, None, "mail_note", "outbox_message", uuid7(), event_id=event.id, to=ERASED_EMAIL)
+        record(
+            session, None, "import", "event", event.id, event_id=event.id, warning=f"{ERASED_FULL_NAME}: x"
+        )
         session.add(
             OutboxMessage(
                 kind="mass_message",

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events_app.db.models import (
+    AttendanceImport,
     AuditEntry,
     Certificate,
     CheckIn,
@@ -48,6 +49,8 @@ PERSONAL_KEYS = frozenset(
     {"display_name", "email", "full_name", "name", "note", "recipient", "institution", "position", "query"}
 )
 ERASED_VALUE = "[erased]"
+#: Shorter names or emails are not looked for in free text (they would match unrelated words).
+MIN_NEEDLE = 5
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.FAILED)
 #: Registrations anonymised per transaction by the retention job.
 RETENTION_BATCH = 200
@@ -162,15 +165,18 @@ async def _subject(session: AsyncSession, composer: Composer, message: OutboxMes
 # --- the anonymiser -----------------------------------------------------------------------------------
 
 
-def _scrub(value: Any, needles: Sequence[str]) -> Any:
-    """``value`` with personal keys blanked and any string naming the person replaced."""
+def _scrub(value: Any, needles: Sequence[str], about_person: bool) -> Any:
+    """``value`` with any string naming the person replaced; when the whole record is about the person
+    (``about_person``), personal keys (name, email, note...) are blanked whatever they hold."""
     if isinstance(value, dict):
         return {
-            key: ERASED_VALUE if key in PERSONAL_KEYS and item else _scrub(item, needles)
+            key: ERASED_VALUE
+            if about_person and key in PERSONAL_KEYS and item
+            else _scrub(item, needles, about_person)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [_scrub(item, needles) for item in value]
+        return [_scrub(item, needles, about_person) for item in value]
     if isinstance(value, str) and any(needle in value.casefold() for needle in needles):
         return ERASED_VALUE
     return value
@@ -182,15 +188,22 @@ def _scrub_text(value: str | None, needles: Sequence[str]) -> str | None:
     return ERASED_VALUE if any(needle in value.casefold() for needle in needles) else value
 
 
+def _replace(row: Any, attribute: str, value: Any) -> None:
+    """Assign only when it changes (a JSON column rewritten for nothing still costs an UPDATE)."""
+    if getattr(row, attribute) != value:
+        setattr(row, attribute, value)
+
+
 async def anonymise(session: AsyncSession, registration: Registration, now: datetime) -> bool:
     """Blank the person's data everywhere, in the caller's transaction; False if it was already done."""
     if registration.anonymised_at is not None:
         return False
     rid = registration.id
+    # What would name the person in free text (a report warning, an audit detail, an SMTP error).
     needles = [
         needle.casefold()
         for needle in {registration.email, registration.email_normalized, registration.full_name}
-        if len(needle.strip()) >= 3
+        if len(needle.strip()) >= MIN_NEEDLE
     ]
     old_identity = registration.email_normalized
     registration.full_name = ERASED_NAME
@@ -217,24 +230,31 @@ async def anonymise(session: AsyncSession, registration: Registration, now: date
         .values(note="")
         .execution_options(synchronize_session=False)
     )
-    attendance_of_person = sa.or_(
-        OnlineAttendance.registration_id == rid,
-        sa.and_(
-            OnlineAttendance.event_id == registration.event_id, OnlineAttendance.identity == old_identity
-        ),
-    )
-    for row in await _rows(session, OnlineAttendance, attendance_of_person):
-        row.identity, row.email, row.display_name = f"erased:{row.id}", None, ""
+    # Online attendance: the matched row, and rows of the event's reports that carry their email or name.
+    for row in await _rows(session, OnlineAttendance, OnlineAttendance.event_id == registration.event_id):
+        if (
+            row.registration_id == rid
+            or row.identity == old_identity
+            or _scrub_text(row.display_name, needles) != row.display_name
+            or _scrub_text(row.email, needles) != row.email
+        ):
+            row.identity, row.email, row.display_name = f"erased:{row.id}", None, ""
+    for batch in await _rows(session, AttendanceImport, AttendanceImport.event_id == registration.event_id):
+        _replace(batch, "summary", _scrub(batch.summary, needles, about_person=False))
     for scan in await _rows(session, ScanAttempt, ScanAttempt.registration_id == rid):
-        scan.answer = _scrub(scan.answer, needles)
+        _replace(scan, "answer", _scrub(scan.answer, needles, about_person=True))
     for certificate in await _rows(session, Certificate, Certificate.registration_id == rid):
         certificate.code_hash = hash_token(new_random_token())
         certificate.revoked_at = certificate.revoked_at or now
-    mentions = [AuditEntry.object_id == str(rid), sa.cast(AuditEntry.details, sa.Text).contains(str(rid))]
+    # Audit entries about the person lose their personal keys; any other entry of the event (or naming
+    # their email) loses the strings that name them.
+    about = [AuditEntry.object_id == str(rid), sa.cast(AuditEntry.details, sa.Text).contains(str(rid))]
+    mentions = [*about, AuditEntry.event_id == registration.event_id]
     if registration_email := next((needle for needle in needles if "@" in needle), None):
         mentions.append(sa.func.lower(sa.cast(AuditEntry.details, sa.Text)).contains(registration_email))
     for entry in await _rows(session, AuditEntry, sa.or_(*mentions)):
-        entry.details = _scrub(entry.details, needles)
+        about_person = entry.object_id == str(rid) or str(rid) in str(entry.details)
+        _replace(entry, "details", _scrub(entry.details, needles, about_person))
     await session.flush()
     return True
 
