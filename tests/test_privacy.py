@@ -503,6 +503,29 @@ async def test_retention_job_anonymises_exactly_the_expired_registrations(
     assert "a.expired@example.org" not in everything
     assert "a.kept@example.org" in everything
 
+    # A mail queued later for an anonymised registration (say, a message to the event) is never sent.
+    async with session_maker() as session:
+        session.add(
+            OutboxMessage(
+                kind="registration_confirmed",
+                recipient="",
+                language="es",
+                registration_id=by_event[expired.id][0].id,
+                payload={},
+                message_id="<after-retention@testserver.local>",
+                next_attempt_at=datetime.now(UTC),
+            )
+        )
+        await session.commit()
+    await worker.drain()
+    async with session_maker() as session:
+        late = await session.scalar(
+            sa.select(OutboxMessage.status).where(
+                OutboxMessage.message_id == "<after-retention@testserver.local>"
+            )
+        )
+    assert late is OutboxStatus.SKIPPED
+
 
 async def test_organisers_see_what_will_be_purged_and_when(
     client: Client, session_maker: Maker, settings: Settings

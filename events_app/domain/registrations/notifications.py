@@ -147,6 +147,8 @@ class RegistrationMailComposer:
         registration = await session.get(Registration, message.registration_id)
         if registration is None:
             raise LookupError(f"registration {message.registration_id} is gone")
+        if registration.anonymised_at is not None:
+            raise SkipMessage("the person's data was erased")
         kind = MailKind(message.kind)
         if kind in _ONLY_WHILE_CONFIRMED and registration.status is not RegistrationStatus.CONFIRMED:
             raise SkipMessage(f"the registration is {registration.status.value} now")
