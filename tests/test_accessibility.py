@@ -53,6 +53,7 @@ ADMIN_EMAIL = "admin@programme.example.org"
 #: GET routes that never answer an HTML page of ours, each with the reason.
 NOT_HTML: dict[str, str] = {
     "/calendar.ics": "iCalendar feed",
+    "/calendar/{language:str}/events.ics": "iCalendar feed in one language",
     "/events/{slug:str}/calendar.ics": "iCalendar file",
     "/my/{token:str}/invite.ics": "iCalendar invite",
     "/my/{token:str}/ticket.png": "QR code image",
@@ -216,7 +217,8 @@ async def build_data(
         await seed_demo(session)
     async with session_maker() as session:
         slugs = [demo.slug for demo in DEMO_EVENTS]
-        demo = list((await session.execute(sa.select(Event).where(Event.slug.in_(slugs)))).scalars())
+        query = sa.select(Event).where(Event.slug.in_(slugs)).order_by(Event.slug)
+        demo = list((await session.execute(query)).scalars())
     approval = await add_event(session_maker, slug="regional-meeting", approval_required=True)
     small = await add_event(
         session_maker, slug="small-workshop", capacity=1, waitlist_enabled=True, kind=EventKind.HYBRID
