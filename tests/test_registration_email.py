@@ -214,3 +214,20 @@ async def test_the_message_says_its_language(
     await submit_registration(client, "launch", language="pt_BR")
     await worker.drain()
     assert smtp_server.messages[0]["Content-Language"] == "pt-BR"
+
+
+async def test_a_name_that_looks_like_an_encoded_word_reaches_the_mailbox_as_typed(
+    client: AsyncTestClient[Litestar],
+    session_maker: async_sessionmaker[AsyncSession],
+    worker: OutboxWorker,
+    smtp_server: SmtpServer,
+) -> None:
+    """Found by the form fuzzer: the email package half-decoded a display name holding ``=?utf-8?q?x?=``
+    next to non-ASCII text, so the To header named someone else; such names are now encoded whole."""
+    await add_event(session_maker)
+    name = "=?utf-8?q?x?=…=?utf-8?q?x?=ß' Gómez"
+    response = await submit_registration(client, "launch", full_name=name, email="odd@example.org")
+    assert response.status_code == 200
+    assert await worker.drain() == 1
+    [recipient] = smtp_server.messages[0]["To"].addresses
+    assert (recipient.display_name, recipient.addr_spec) == (name, "odd@example.org")

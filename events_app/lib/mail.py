@@ -70,39 +70,49 @@ class OutgoingMail:
     attachments: list[Attachment] = field(default_factory=list)
 
 
-class _EncodedText(str):
-    """An unstructured header value written as RFC 2047 encoded words from end to end.
+class _EncodedHeader(str):
+    """A header whose text is written as RFC 2047 encoded words from end to end.
 
-    The email package decodes whatever looks like an encoded word (``=?utf-8?q?x?=``) in a header value
-    it is given, and writes ASCII text as it is: a subject typed with such text would reach the reader
-    changed. Encoding the whole value keeps it literal. Only used when the value holds ``=?``.
+    The email package decodes whatever looks like an encoded word (``=?utf-8?q?x?=``) in a value it is
+    given and writes ASCII text as it is, so a subject or a person's name typed with such text would
+    reach the reader changed. Encoding the whole text keeps it literal. For an address header the text
+    is the display name, followed by the address. Only used when the text holds ``=?``.
     """
 
     name: str
+    addresses: tuple[Address, ...]
 
-    def __new__(cls, name: str, value: str) -> _EncodedText:
-        header = super().__new__(cls, value)
+    def __new__(cls, name: str, text: str, address: Address | None = None) -> _EncodedHeader:
+        header = super().__new__(cls, str(address) if address is not None else text)
         header.name = name
+        header.addresses = (address,) if address is not None else ()
         return header
 
     def fold(self, *, policy: Policy) -> str:
+        text = self.addresses[0].display_name if self.addresses else str(self)
         widths = itertools.chain([75 - len(self.name) - 2], itertools.repeat(75))
-        lines = Charset("utf-8").header_encode_lines(str(self), widths)
-        return f"{self.name}: " + f"{policy.linesep} ".join(str(line) for line in lines) + policy.linesep
+        lines = [str(line) for line in Charset("utf-8").header_encode_lines(text, widths)]
+        if self.addresses:
+            lines.append(f"<{self.addresses[0].addr_spec}>")
+        return f"{self.name}: " + f"{policy.linesep} ".join(lines) + policy.linesep
 
 
 def _unstructured(name: str, value: str) -> str:
-    return _EncodedText(name, value) if "=?" in value else value
+    return _EncodedHeader(name, value) if "=?" in value else value
+
+
+def _mailbox(name: str, address: Address) -> Address | str:
+    return _EncodedHeader(name, address.display_name, address) if "=?" in address.display_name else address
 
 
 def build_message(mail: OutgoingMail, sent_at_header: str | None = None) -> EmailMessage:
     """multipart/mixed[ alternative[ text, related[ html, images ], text/calendar ], attachments ]."""
     message = EmailMessage(policy=SMTP_POLICY)
     message["Subject"] = _unstructured("Subject", mail.subject)
-    message["From"] = mail.sender
-    message["To"] = mail.recipient
+    message["From"] = _mailbox("From", mail.sender)
+    message["To"] = _mailbox("To", mail.recipient)
     if mail.reply_to is not None:
-        message["Reply-To"] = mail.reply_to
+        message["Reply-To"] = _mailbox("Reply-To", mail.reply_to)
     message["Message-ID"] = mail.message_id
     if sent_at_header:
         message["Date"] = sent_at_header
