@@ -20,7 +20,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from events_app.db.models import Event, EventKind, EventStatus
 from events_app.domain.accounts.permissions import Principal
-from events_app.domain.events.schemas import KIND_LABELS, location_text, present_event
+from events_app.domain.events.schemas import KIND_LABELS, location_text, present_event, texts_by_language
 from events_app.domain.registrations.schemas import (
     MSG_BAD_CHARACTERS,
     MSG_BAD_COUNTRY,
@@ -588,6 +588,7 @@ def event_page_context(
         "principal": principal,
         "event": event,
         "view": present_event(event),
+        "texts_by_language": texts_by_language(event),
         "status_label": event_status_label(event.status),
         "location": location_text(event),
         "opens_text": _local_text(event.registration_opens_at, event.timezone),

@@ -13,6 +13,7 @@ from events_app.domain.events.services import RegistrationState, registration_st
 from events_app.lib.countries import country_name
 from events_app.lib.i18n import (
     N_,
+    SUPPORTED_LANGUAGES,
     current_language,
     format_datetime_in_zone,
     format_time_in_zone,
@@ -59,7 +60,12 @@ class EventView:
     title: str
     summary: str
     description: str
+    #: The language (its name) shown instead of the page's for the title, or else for another text.
     fallback_language_name: str | None
+    #: True when only some texts fall back (the title is in the page's language).
+    fallback_partial: bool
+    #: The title's language as an HTML ``lang`` value when it is not the page's, else None.
+    title_lang: str | None
     when: When
     venue_line: str
     venue_city_country: str
@@ -123,7 +129,8 @@ def present_event(event: Event, viewer_zone: str | None = None, now: datetime | 
     language = current_language()
     state = registration_state(event, now)
     joins_waitlist = state is RegistrationState.FULL and event.waitlist_enabled
-    used_language = event.text_language("title", language)
+    fallback = _fallback(event, language)
+    title_language = event.text_language("title", language)
     venue_parts = [part for part in (event.venue_name, event.venue_address) if part]
     city_parts = [event.venue_city, country_name(event.venue_country) if event.venue_country else ""]
     return EventView(
@@ -133,7 +140,9 @@ def present_event(event: Event, viewer_zone: str | None = None, now: datetime | 
         title=event.text("title", language),
         summary=event.text("summary", language),
         description=event.text("description", language),
-        fallback_language_name=language_name(used_language) if used_language != language else None,
+        fallback_language_name=language_name(fallback) if fallback else None,
+        fallback_partial=fallback is not None and title_language == language,
+        title_lang=title_language.replace("_", "-") if title_language != language else None,
         when=describe_when(event, viewer_zone),
         venue_line=", ".join(venue_parts),
         venue_city_country=", ".join(part for part in city_parts if part),
@@ -148,6 +157,51 @@ def present_event(event: Event, viewer_zone: str | None = None, now: datetime | 
         contact_email=event.contact_email,
         is_cancelled=state is RegistrationState.CANCELLED,
     )
+
+
+#: The texts organisers enter per language, in the order pages show them.
+TEXT_FIELDS = ("title", "summary", "description")
+TEXT_FIELD_LABELS = {"title": N_("Title"), "summary": N_("Summary"), "description": N_("Description")}
+
+
+def _fallback(event: Event, language: str) -> str | None:
+    """The language shown instead of `language` for the title, or else for the first other text."""
+    for field in TEXT_FIELDS:
+        used = event.text_language(field, language)
+        if used != language and event.text(field, language):
+            return used
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageTexts:
+    """One language's texts of an event as an organiser checks them: which are entered, which fall back."""
+
+    language: str
+    language_name: str
+    is_base: bool
+    #: (field label, the text shown, the name of the language it is shown in when it falls back)
+    fields: tuple[tuple[str, str, str | None], ...]
+
+    @property
+    def complete(self) -> bool:
+        return all(fallback is None for _, _, fallback in self.fields)
+
+
+def texts_by_language(event: Event) -> list[LanguageTexts]:
+    """Every supported language with what a visitor reading it gets, field by field."""
+    result = []
+    for language in SUPPORTED_LANGUAGES:
+        fields = []
+        for field in TEXT_FIELDS:
+            text = event.text(field, language)
+            used = event.text_language(field, language)
+            fallback = language_name(used) if text and used != language else None
+            fields.append((gettext(TEXT_FIELD_LABELS[field]), text, fallback))
+        result.append(
+            LanguageTexts(language, language_name(language), language == event.base_language, tuple(fields))
+        )
+    return result
 
 
 def location_text(event: Event) -> str:
