@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     #: Who people write to about their data (shown on the privacy notice).
     privacy_contact: str = "privacy@programme.example.org"
 
+    #: Benchmark-only endpoints under /api/bench/ (a bare insert, registration without mail): never in
+    #: production; bench/ turns them on for the server it starts.
+    bench_endpoints: bool = False
+
     debug: bool = False
 
     @field_validator("base_url")
