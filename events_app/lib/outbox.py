@@ -19,11 +19,11 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -96,6 +96,41 @@ def enqueue(
     session.add(message)
     session.sync_session.info[_SESSION_FLAG] = True
     return message
+
+
+async def enqueue_many(
+    session: AsyncSession, messages: Sequence[Mapping[str, Any]], *, message_id_domain: str
+) -> int:
+    """Add many messages in one multi-row INSERT, without ORM objects (fan-outs to whole events).
+
+    Each mapping holds ``kind``, ``recipient``, ``language`` and optionally ``registration_id`` and
+    ``payload``; every other column is filled as :func:`enqueue` fills it. Same transaction rules.
+    """
+    if not messages:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "id": uuid7(),
+            "kind": message["kind"],
+            "recipient": message["recipient"],
+            "language": message["language"],
+            "registration_id": message.get("registration_id"),
+            "payload": message.get("payload") or {},
+            "message_id": make_message_id(message_id_domain),
+            "dedupe_key": None,
+            "mass_message_id": None,
+            "status": OutboxStatus.QUEUED,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for message in messages
+    ]
+    await session.execute(sa.insert(cast(sa.Table, OutboxMessage.__table__)), rows)
+    session.sync_session.info[_SESSION_FLAG] = True
+    return len(rows)
 
 
 async def backlog(session: AsyncSession) -> int:
