@@ -230,8 +230,29 @@ def _plan(tzid: str) -> _Plan:
 
 
 def _changes_between(tzid: str, first_year: int, end_year: int) -> Timezone:
-    """icalendar's VTIMEZONE (observances with RDATE lists) from 1 January `first_year` to `end_year`."""
-    return Timezone.from_tzid(tzid, first_date=date(first_year, 1, 1), last_date=date(end_year, 1, 1))
+    """A VTIMEZONE listing every change from 1 January `first_year` to before `end_year` (RDATE lists).
+
+    Written here rather than by icalendar's generator, which puts a change to summer time at the wall
+    time after it (01:00 instead of 00:00 in Santiago), where RFC 5545 reads it in the offset before it.
+    """
+    zone = ZoneInfo(tzid)
+    timezone = Timezone()
+    timezone.add("TZID", tzid)
+    timezone.add_component(_fixed_observance(zone, first_year))  # the offset on 1 January
+    groups: dict[tuple[timedelta, timedelta, str], list[datetime]] = {}
+    for year in range(first_year, end_year):
+        for change in _changes(zone, year):
+            groups.setdefault((change.offset_from, change.offset_to, change.name), []).append(change.wall)
+    for (offset_from, offset_to, name), walls in groups.items():
+        part = TimezoneDaylight() if offset_to > offset_from else TimezoneStandard()
+        part.DTSTART = walls[0]
+        part.TZOFFSETFROM = offset_from
+        part.TZOFFSETTO = offset_to
+        part.add("TZNAME", name)
+        if walls[1:]:
+            part.add("RDATE", walls[1:])
+        timezone.add_component(part)
+    return timezone
 
 
 @cache
