@@ -12,30 +12,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
+import sys
 import tempfile
-import time
 import uuid
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
 import sqlalchemy as sa
 from app_server import BENCH_SECRET, AppServer
+from loadgen import Request, run_load
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from uuid_utils.compat import uuid7
 
 from events_app.db import migrate
-from events_app.db.models import Event, EventKind, EventStatus, Registration, RegistrationStatus, Role
+from events_app.db.models import (
+    CheckIn,
+    Event,
+    EventKind,
+    EventStatus,
+    Registration,
+    RegistrationStatus,
+    Role,
+)
 from events_app.domain.accounts.services import AccountService
 from events_app.lib.security import TokenPurpose, derive_token, hash_token
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support.postgres import PostgresCluster
 
 SECRET = BENCH_SECRET
 TICKETS = 1_000
 SCANNERS = 20
 REQUESTS = 2 * TICKETS
+TARGET_P99_MS = 50
 
 
 async def create_event(engine: AsyncEngine) -> tuple[uuid.UUID, list[str], str]:
@@ -100,78 +110,71 @@ def registration_row(
     }
 
 
-def scan_plan(codes: list[str]) -> list[list[str]]:
-    """Each ticket twice, by two different scanners, spread over the run."""
-    scans = [(code, turn) for turn in range(2) for code in codes]
+def scan_requests(event_id: uuid.UUID, token: str, codes: list[str]) -> list[Request]:
+    """Each ticket twice, by two different scanners, in a shuffled order (half ok, half already in)."""
+    scans = [code for _ in range(2) for code in codes]
     random.Random(7).shuffle(scans)
-    plan: list[list[str]] = [[] for _ in range(SCANNERS)]
-    for index, (code, _) in enumerate(scans):
-        plan[index % SCANNERS].append(code)
-    return plan
+    headers = {"Authorization": f"Bearer {token}"}
+    return [
+        Request.json(
+            "/api/checkin/",
+            {
+                "event_id": str(event_id),
+                "code": code,
+                "nonce": str(uuid.uuid4()),
+                "device": f"Scanner {index % SCANNERS}",
+            },
+            headers,
+        )
+        for index, code in enumerate(scans)
+    ]
 
 
-async def scanner(
-    http: httpx.AsyncClient, event_id: uuid.UUID, device: str, codes: list[str], results: Counter[str]
-) -> list[float]:
-    latencies = []
-    for code in codes:
-        body = {"event_id": str(event_id), "code": code, "nonce": str(uuid.uuid4()), "device": device}
-        started = time.perf_counter()
-        response = await http.post("/api/checkin", json=body)
-        latencies.append((time.perf_counter() - started) * 1000)
-        results[
-            response.json().get("result", str(response.status_code))
-            if response.is_success
-            else str(response.status_code)
-        ] += 1
-    return latencies
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-async def run(database_url: str, workdir: Path) -> None:
-    if database_url.startswith("sqlite"):
-        await asyncio.to_thread(migrate.upgrade, database_url)
+async def run(database_url: str, workdir: Path, label: str, pause_ms: float) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url)
     engine = create_async_engine(database_url)
     event_id, codes, token = await create_event(engine)
     server = AppServer(workdir, database_url)
     try:
         await server.wait_ready()
-        headers = {"Authorization": f"Bearer {token}"}
-        limits = httpx.Limits(max_connections=SCANNERS, max_keepalive_connections=SCANNERS)
-        async with httpx.AsyncClient(base_url=server.url, headers=headers, limits=limits, timeout=60) as http:
-            results: Counter[str] = Counter()
-            started = time.perf_counter()
-            lists = await asyncio.gather(
-                *(
-                    scanner(http, event_id, f"Scanner {n}", part, results)
-                    for n, part in enumerate(scan_plan(codes))
-                )
-            )
-            elapsed = time.perf_counter() - started
-        latencies = [value for part in lists for value in part]
-        print(f"database: {database_url.split(':', 1)[0]}; {len(latencies)} scans by {SCANNERS} scanners")
-        print(f"results: {dict(results)}")
-        print(
-            f"latency ms: p50 {statistics.median(latencies):.1f}  p90 {percentile(latencies, 0.9):.1f}  "
-            f"p99 {percentile(latencies, 0.99):.1f}  max {max(latencies):.1f}"
+        requests = scan_requests(event_id, token, codes)
+        cpu_before = server.cpu_seconds()
+        result = await asyncio.to_thread(
+            run_load, server.url, requests, SCANNERS, "POST /api/checkin", pause_ms
         )
-        print(f"throughput: {len(latencies) / elapsed:.0f} scans/s over {elapsed:.1f} s")
-        assert results == Counter({"ok": TICKETS, "already_checked_in": TICKETS}), results
+        cpu = server.cpu_seconds() - cpu_before
+        async with engine.connect() as connection:
+            checked_in = await connection.scalar(sa.select(sa.func.count()).select_from(CheckIn))
     finally:
         server.stop()
         await engine.dispose()
+    pace = f"each scanner waits {pause_ms:.0f} ms between scans" if pause_ms else "no pause between scans"
+    print(f"\n== {label}: {result.count} scans by {SCANNERS} scanners at once ({pace})")
+    print(result.line())
+    print(f"server CPU {cpu * 1000 / result.count:.1f} ms per scan; {checked_in} check-ins recorded")
+    met = result.p99 < TARGET_P99_MS and result.errors({200}) == 0 and checked_in == TICKETS
+    print(
+        f"  {'met' if met else 'NOT MET':>7}  p99 {result.p99:.1f} ms (target < {TARGET_P99_MS} ms), "
+        f"{result.errors({200})} errors (target 0)"
+    )
 
 
-async def main(database_url: str | None) -> None:
-    with tempfile.TemporaryDirectory(prefix="bench-checkin-") as workdir:
-        await run(database_url or f"sqlite+aiosqlite:///{workdir}/bench.sqlite3", Path(workdir))
+async def main(database: str, pause_ms: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-checkin-") as folder:
+        workdir = Path(folder)
+        if database in ("sqlite", "both"):
+            await run(f"sqlite+aiosqlite:///{workdir}/bench.sqlite3", workdir, "SQLite", pause_ms)
+        if database in ("postgresql", "both"):
+            with PostgresCluster(workdir / "pg") as cluster:
+                cluster.create_database("bench")
+                await run(cluster.url("bench"), workdir, "PostgreSQL", pause_ms)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="a migrated, empty database (default: a new SQLite file)")
-    asyncio.run(main(parser.parse_args().database_url))
+    parser.add_argument("--database", choices=["postgresql", "sqlite", "both"], default="both")
+    parser.add_argument(
+        "--pause-ms", type=float, default=0.0, help="each scanner's pause between scans (default: none)"
+    )
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.database, arguments.pause_ms))

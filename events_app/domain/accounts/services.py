@@ -18,6 +18,8 @@ from events_app.lib.security import hash_password, hash_token, new_random_token,
 
 SESSION_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD_LENGTH = 12
+#: How precisely an API token's "last used" time is kept (see principal_for_api_token).
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class AccountError(ValueError):
@@ -157,8 +159,16 @@ class AccountService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
         record = result.scalar_one_or_none()
         if record is None or not record.user.is_active:
             return None
-        record.last_used_at = datetime.now(UTC)
+        now = datetime.now(UTC)
+        # A scanner calls many times a second: write "last used" once a minute, not on every call
+        # (every write would lock the token's row and cost a flush).
+        if record.last_used_at is None or now - _aware(record.last_used_at) >= LAST_USED_RESOLUTION:
+            record.last_used_at = now
         return Principal.of(record.user, via=f"api-token:{record.name}")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def normalize_email(email: str) -> str:
