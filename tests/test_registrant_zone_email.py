@@ -10,13 +10,18 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
+import sqlalchemy as sa
 from conftest import SmtpServer, add_event, submit_registration
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from events_app.db.models import Registration
+from events_app.domain.registrations.notifications import message_id_domain
+from events_app.domain.registrations.services import MailKind, TokenSettings, queue_registration_mail
 from events_app.lib.outbox import OutboxWorker
 from events_app.lib.zones import country_zone, country_zones
+from events_app.settings import Settings
 
 #: 14 April 2027, 17:00 UTC: 19:00 in Madrid (UTC+2), 12:00 in Bogotá, 14:00 in Buenos Aires.
 STARTS = datetime(2027, 4, 14, 17, 0, tzinfo=UTC)
@@ -83,3 +88,31 @@ async def test_confirmation_adds_the_registrants_time(
     assert own_lines == [f"{OWN_TIME} miércoles, 14 de abril de 2027, {own_time}"]
     assert OWN_TIME in rich
     assert own_time in rich
+
+
+@pytest.mark.parametrize("kind", [MailKind.EVENT_UPDATED, MailKind.REMINDER])
+async def test_updates_and_reminders_add_it_too(
+    client: AsyncTestClient[Litestar],
+    session_maker: async_sessionmaker[AsyncSession],
+    worker: OutboxWorker,
+    smtp_server: SmtpServer,
+    settings: Settings,
+    kind: MailKind,
+) -> None:
+    await add_event(
+        session_maker, timezone="Europe/Madrid", starts_at=STARTS, ends_at=STARTS + timedelta(hours=2)
+    )
+    await submit_registration(client, "launch", country="CO", language="es")
+    await worker.drain()
+    smtp_server.messages.clear()
+    async with session_maker() as session:
+        registration = (await session.execute(sa.select(Registration))).scalars().one()
+        tokens = TokenSettings(settings.secret_key, message_id_domain(settings))
+        queue_registration_mail(session, tokens, registration, kind, offset_minutes=60)
+        await session.commit()
+    await worker.drain()
+    assert len(smtp_server.messages) == 1
+    text, rich = bodies(smtp_server.messages[0])
+    expected = f"{OWN_TIME} miércoles, 14 de abril de 2027, 12:00 – 14:00 (hora de Colombia, UTC-5)"
+    assert expected in text.splitlines()
+    assert "12:00 – 14:00 (hora de Colombia, UTC-5)" in rich
