@@ -42,7 +42,7 @@ from litestar.testing import AsyncTestClient
 from markupsafe import escape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from events_app.db.models import Event, Registration, Role
+from events_app.db.models import ApiToken, Event, Registration, Role, User
 from events_app.lib.outbox import OutboxWorker
 from events_app.settings import Settings
 
@@ -123,6 +123,9 @@ FUZZ = hypothesis_settings(
     phases=[Phase.explicit, Phase.generate],
     suppress_health_check=list(HealthCheck),
 )
+
+#: For a form that hashes a password on every example (argon2 is slow on purpose).
+FUZZ_SLOW = hypothesis_settings(FUZZ, max_examples=80)
 
 
 @pytest.fixture
@@ -549,3 +552,64 @@ async def test_mass_message_keeps_hostile_text_as_text(
     await run_in_thread(send)
     assert outcomes["refused"], outcomes
     assert outcomes["sent"], outcomes
+
+
+# --- organiser accounts and API tokens --------------------------------------------------------------------
+
+
+async def test_account_and_token_forms_keep_hostile_text_as_text(
+    client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    await admin_client(client, session_maker)
+    run = Loop(asyncio.get_running_loop())
+    user_form = form_fields((await client.get("/manage/users/new")).text, "/manage/users/new")
+    token_form = form_fields((await client.get("/manage/tokens")).text, "/manage/tokens")
+    outcomes: dict[str, int] = {"refused": 0, "stored": 0}
+
+    @FUZZ_SLOW
+    @given(full_name=hostile(PIECES, 200), token_name=hostile(PIECES, 120))
+    def save(full_name: str, token_name: str) -> None:
+        email = fresh_email()
+        typed = {"email": email, "full_name": full_name, "password": "correct horse battery staple"}
+        response = run(client.post("/manage/users/new", data={**user_form, **typed}, follow_redirects=False))
+        assert response.status_code in (302, 303, 422), (response.status_code, response.text[:2000])
+        if response.status_code == 422:
+            outcomes["refused"] += 1
+            refused_and_kept(response.text, {"full_name": full_name})
+        else:
+            outcomes["stored"] += 1
+            user = run(stored_row(session_maker, User, User.email == email))
+            assert " ".join(user.full_name.split()) == " ".join(full_name.split())
+            if user.full_name:
+                shown_as_text(run(client.get("/manage/users")).text, user.full_name)
+
+        token = run(client.post("/manage/tokens", data={**token_form, "name": token_name}))
+        assert token.status_code in (200, 422), (token.status_code, token.text[:2000])
+        if token.status_code == 422:
+            outcomes["refused"] += 1
+            refused_and_kept(token.text, {"name": token_name})
+            return
+        outcomes["stored"] += 1
+        stored = run(stored_row(session_maker, ApiToken, sa.true(), newest=True))
+        shown_as_text(token.text, stored.name)
+        shown_as_text(run(client.get("/manage/tokens")).text, stored.name)
+        audit = run(client.get("/manage/audit"))
+        assert audit.status_code == 200
+        for marker in INJECTION_MARKERS:
+            assert marker not in audit.text
+
+    await run_in_thread(save)
+    assert outcomes["refused"], outcomes
+    assert outcomes["stored"], outcomes
+
+
+async def stored_row(
+    session_maker: async_sessionmaker[AsyncSession], model: Any, where: Any, newest: bool = False
+) -> Any:
+    async with session_maker() as session:
+        statement = sa.select(model).where(where)
+        if newest:
+            statement = statement.order_by(model.created_at.desc()).limit(1)
+        found = await session.scalar(statement)
+        assert found is not None
+        return found
