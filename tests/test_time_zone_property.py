@@ -211,15 +211,29 @@ def check_ics(raw: bytes, start: datetime, end: datetime, zone: str, what: str) 
     assert tzid in (zone, None), what  # UTC only for the second of a repeated wall time
 
 
-def check_wall_text(text: str, start: datetime, zone: str, language: str, what: str) -> None:
-    """`text` holds "<start> – <end> (<place>, UTC±h)" and those name `start`."""
+def check_wall_text(text: str, start: datetime, end: datetime, zone: str, language: str, what: str) -> None:
+    """`text` holds "<start> – <end> (<place>, UTC±h)" and those name `start` and `end`.
+
+    The end is a time alone on the same day, else a date and time; when the clocks change during the
+    event, the end states its own offset: "… – 02:00 (UTC-4) (hora de Chile, UTC-3)".
+    """
+    tz = ZoneInfo(zone)
     expected, offset = wall_text(start, zone, language)
     assert f"{expected} – " in text, f"{what}: {expected!r} not in {text!r}"
-    stated = re.search(r", (UTC[+-][\d:]+)\)", text)
+    stated = re.search(r", (UTC[+-][\d:]+)\)$", text.strip())
     assert stated, f"{what}: no UTC offset in {text!r}"
     assert stated.group(1) == offset, what
-    local = start.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+    local = start.astimezone(tz).replace(tzinfo=None)
     assert wall_plus_offset(local, stated.group(1)) == start, what
+
+    end_local = end.astimezone(tz)
+    end_text, end_offset = wall_text(end, zone, language)
+    if end_local.date() == start.astimezone(tz).date():
+        end_text = dates.format_time(end_local.replace(tzinfo=None).time(), "short", locale=language)
+    if end_offset != offset:
+        end_text += f" ({end_offset})"
+    assert f" – {end_text} (" in text, f"{what}: {end_text!r} not in {text!r}"
+    assert wall_plus_offset(end_local.replace(tzinfo=None), end_offset) == end, what
 
 
 def text_body(message: EmailMessage) -> str:
@@ -322,7 +336,8 @@ async def test_every_surface_names_the_same_instant(
     when = WHEN_ON_PAGE.search(page.text)
     assert when, "no <time> on the page"
     assert datetime.fromisoformat(when.group(1)) == start
-    check_wall_text(html.unescape(when.group(2) + " " + when.group(3)), start, zone, language, "page")
+    shown = html.unescape(when.group(2) + " " + when.group(3))
+    check_wall_text(shown, start, end, zone, language, "page")
 
     # "Add to calendar" links.
     google = re.search(r'href="(https://calendar\.google\.com/[^"]+)"', page.text)
@@ -358,7 +373,7 @@ async def test_every_surface_names_the_same_instant(
     body = text_body(mails[0])
     lines = [line for line in body.splitlines() if wall_text(start, zone, language)[0] in line]
     assert lines, f"the email does not show {wall_text(start, zone, language)[0]!r}:\n{body}"
-    check_wall_text(lines[0], start, zone, language, "email")
+    check_wall_text(lines[0], start, end, zone, language, "email")
     check_ics(attachment(mails[0], "invite.ics"), start, end, zone, "email invite")
 
     # The organiser's CSV export, in the event's zone with its offset.
