@@ -39,6 +39,7 @@ from icalendar import Calendar, Component, Timezone
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from test_manage_events import submit_edit
 
 from events_app.db.models import Event, Registration, Role
 from events_app.domain.attendees.exports import COLUMN_HEADERS
@@ -399,3 +400,29 @@ def test_cuba_skipped_and_repeated_local_times() -> None:
     # A repeated wall time is its first occurrence (summer time, UTC-4), as RFC 5545 reads it too.
     assert parse_local("2026-11-01T00:30", "America/Havana") == datetime(2026, 11, 1, 4, 30, tzinfo=UTC)
     assert parse_local("2026-11-01T01:30", "America/Havana") == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+
+
+async def test_saving_the_form_unchanged_keeps_the_second_of_a_repeated_wall_time(
+    client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    """An event at the second 00:30 of Havana's 1 November 2026 shows "00:30" in its edit form; saving
+    the form as it is must not move it to the first 00:30, an hour earlier."""
+    second = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 00:30 CST, after the clocks went back
+    event = await add_event(
+        session_maker, timezone="America/Havana", starts_at=second, ends_at=second + timedelta(hours=2)
+    )
+    await create_user(session_maker, "admin@example.org", Role.ADMIN)
+    await login(client, "admin@example.org")
+    saved = await submit_edit(client, event.id, title_en="Renamed")
+    assert saved.status_code in (200, 302, 303), saved.text
+    async with session_maker() as session:
+        stored = await session.get(Event, event.id)
+        assert stored is not None
+        assert stored.texts["en"]["title"] == "Renamed"
+        assert (stored.starts_at, stored.ends_at) == (second, second + timedelta(hours=2))
+    # Typing another time still moves it, and a typed repeated time is its first occurrence.
+    await submit_edit(client, event.id, starts_at="2026-11-01T00:45")
+    async with session_maker() as session:
+        stored = await session.get(Event, event.id)
+        assert stored is not None
+        assert stored.starts_at == datetime(2026, 11, 1, 4, 45, tzinfo=UTC)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -20,7 +20,13 @@ from email_validator import EmailNotValidError, validate_email
 
 from events_app.db.models import Event, EventKind, EventStatus
 from events_app.domain.accounts.permissions import Principal
-from events_app.domain.events.schemas import KIND_LABELS, location_text, present_event, texts_by_language
+from events_app.domain.events.schemas import (
+    KIND_LABELS,
+    TEXT_FIELDS,
+    location_text,
+    present_event,
+    texts_by_language,
+)
 from events_app.domain.registrations.schemas import (
     MSG_BAD_CHARACTERS,
     MSG_BAD_COUNTRY,
@@ -69,7 +75,6 @@ PARTNER_ZONES: tuple[str, ...] = (
 #: Names in the tz database that are not places (or not zones at all).
 _NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})
 
-TEXT_FIELDS = ("title", "summary", "description")
 TEXT_MAX_LENGTHS = {"title": 200, "summary": 500, "description": 10_000}
 MAX_LENGTHS = {
     "slug": 100,
@@ -486,6 +491,26 @@ def default_values(language: str) -> dict[str, str]:
         "waitlist_enabled": "yes",
         "reminders": ", ".join(str(minutes) for minutes in DEFAULT_REMINDERS),
     }
+
+
+_INSTANT_FIELDS = ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at")
+
+
+def keep_shown_instants(data: EventData, event: Event) -> EventData:
+    """A time the form shows and sends back unchanged keeps its instant.
+
+    A wall time that happens twice (00:30 on the night Cuba's clocks go back) is read as its first
+    occurrence; an event at the second one must not move an hour when its form is saved unchanged.
+    """
+    if data.timezone != event.timezone:
+        return data
+    kept = {}
+    for name in _INSTANT_FIELDS:
+        old, new = getattr(event, name), getattr(data, name)
+        moved = old is not None and new is not None and old != new
+        if moved and format_local(old, event.timezone) == format_local(new, event.timezone):
+            kept[name] = old
+    return replace(data, **kept) if kept else data
 
 
 def event_values(event: Event) -> dict[str, str]:

@@ -37,12 +37,13 @@ from events_app.domain.audit.services import record
 from events_app.domain.events.manage_schemas import (
     MSG_CAPACITY_BELOW_TAKEN,
     MSG_SLUG_TAKEN,
-    TEXT_FIELDS,
     EventData,
     EventFormInvalid,
     SeatSummary,
+    keep_shown_instants,
     text_field,
 )
+from events_app.domain.events.schemas import TEXT_FIELDS
 from events_app.domain.registrations.services import (
     MailKind,
     RegistrationService,
@@ -273,7 +274,7 @@ class EventManagementService:
             message = gettext(MSG_CAPACITY_BELOW_TAKEN) % {"count": event.seats_taken}
             raise EventFormInvalid({"capacity": message})
         old_capacity = event.capacity
-        changed = _apply(event, data)
+        changed = _apply(event, keep_shown_instants(data, event))
         if not changed:
             await self.session.commit()  # nothing to write; ends the transaction and its row lock
             return UpdateResult()
