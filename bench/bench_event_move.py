@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/bench_event_move.py`` (SQLite and a throwaway Post
 ``--database sqlite`` or ``postgresql`` for one). Calls the service the edit form calls, in this process,
 for the part that grows with the registrants: every confirmed registration's SEQUENCE goes up and one
 "the event has changed" email per registrant goes into the outbox, in the one transaction of the save.
-Target: a few seconds for 50,000 (it took 20 to 26 s when each outbox row was an ORM object).
+Target: at most 5 s for 50,000 (it took 20 to 26 s when each outbox row was an ORM object).
 """
 
 from __future__ import annotations

@@ -129,8 +129,13 @@ async def enqueue_many(
         for message in messages
     ]
     await session.execute(sa.insert(cast(sa.Table, OutboxMessage.__table__)), rows)
-    session.sync_session.info[_SESSION_FLAG] = True
+    mark_written(session)
     return len(rows)
+
+
+def mark_written(session: AsyncSession) -> None:
+    """Tell the in-process workers to look once this transaction commits (for rows written by SQL)."""
+    session.sync_session.info[_SESSION_FLAG] = True
 
 
 async def backlog(session: AsyncSession) -> int:

@@ -3,21 +3,24 @@
 When a published event's time, zone, venue or join link changes, its ``invite_sequence`` grows by one,
 every confirmed registration's SEQUENCE grows to at least that value, and each confirmed registrant is
 sent an update (a REQUEST with the same UID): all in the edit's transaction. Cancelling sends every
-active registrant a notice (a CANCEL to those who held an invite). The fan-out is set-based: a few
-columns of the registrations are read in large batches and each batch becomes one multi-row INSERT into
-the outbox, with no ORM object per registrant.
+active registrant a notice (a CANCEL to those who held an invite). The fan-out is set-based: one
+INSERT ... SELECT writes every outbox row inside the database, with no Python object per registrant.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.status_codes import HTTP_409_CONFLICT
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -28,6 +31,8 @@ from events_app.db.models import (
     Event,
     EventAssignment,
     EventStatus,
+    OutboxMessage,
+    OutboxStatus,
     Registration,
     RegistrationStatus,
     Role,
@@ -52,8 +57,6 @@ from events_app.domain.registrations.services import (
 from events_app.lib import outbox
 from events_app.lib.i18n import N_, gettext
 
-#: Registrations read and outbox rows written per statement when one change mails a whole event.
-FAN_OUT_BATCH = 5_000
 #: A copy's slug is ``<slug>-copy`` or ``<slug>-copy-<n>``; the source is shortened to leave room.
 COPY_SLUG_ROOM = 100
 
@@ -301,7 +304,7 @@ class EventManagementService:
         """SEQUENCE + 1 for the event and its confirmed registrations, and an update to each of them."""
         sequence = await self._bump_sequences(event, (RegistrationStatus.CONFIRMED,))
         count = await self._fan_out(
-            event.id, (RegistrationStatus.CONFIRMED,), MailKind.EVENT_UPDATED, lambda _: {"changes": codes}
+            event.id, (RegistrationStatus.CONFIRMED,), MailKind.EVENT_UPDATED, {"changes": codes}
         )
         record(
             self.session,
@@ -334,51 +337,48 @@ class EventManagementService:
         event_id: UUID,
         statuses: Sequence[RegistrationStatus],
         kind: MailKind,
-        payload_for: Callable[[RegistrationStatus], dict[str, Any]],
+        payload: dict[str, Any],
     ) -> int:
         """One email of ``kind`` to each of the event's registrations in ``statuses``; how many.
 
-        Set-based, in the caller's transaction: the registrations' columns are read FAN_OUT_BATCH at a
-        time (keyset by id, no ORM objects) and each batch is written with one multi-row INSERT, so
-        50,000 registrants cost seconds, not minutes. The payload carries each registration's current
-        ``invite_sequence`` (bump the sequences first), as :func:`queue_registration_mail` does.
+        Set-based: one ``INSERT INTO outbox_messages ... SELECT ... FROM registrations`` in the caller's
+        transaction, so 50,000 registrants never become 50,000 Python objects. Each row's payload holds
+        the registration's current ``invite_sequence`` (bump the sequences first) and ``payload``, whose
+        values are JSON lists or scalars, or SQL expressions over the registration (a boolean, say).
+        The database makes the ids and Message-IDs (random, 128 bits), as :func:`outbox.enqueue` would.
         """
-        columns = (
-            Registration.id,
-            Registration.email,
-            Registration.language,
-            Registration.invite_sequence,
-            Registration.status,
+        table = cast(sa.Table, OutboxMessage.__table__)
+        postgres = self.session.bind.dialect.name == "postgresql"
+        now = datetime.now(UTC)
+        if postgres:
+            new_id: ColumnElement[Any] = sa.func.gen_random_uuid()
+            random_hex: ColumnElement[str] = sa.func.replace(
+                sa.cast(sa.func.gen_random_uuid(), sa.Text), "-", ""
+            )
+        else:
+            new_id = sa.func.randomblob(16)
+            random_hex = sa.func.lower(sa.func.hex(sa.func.randomblob(16)))
+        message_id = sa.literal("<") + random_hex + sa.literal(f"@{self.tokens.message_id_domain}>")
+        values: dict[str, Any] = {
+            "id": new_id,
+            "kind": sa.literal(kind.value),
+            "recipient": Registration.email,
+            "language": Registration.language,
+            "registration_id": Registration.id,
+            "payload": _json_object(postgres, {"sequence": Registration.invite_sequence, **payload}),
+            "message_id": message_id,
+            "status": sa.literal(OutboxStatus.QUEUED, type_=table.c.status.type),
+            "attempts": sa.literal(0),
+            "next_attempt_at": sa.literal(now, type_=table.c.next_attempt_at.type),
+            "created_at": sa.literal(now, type_=table.c.created_at.type),
+            "updated_at": sa.literal(now, type_=table.c.updated_at.type),
+        }
+        select = sa.select(*(expression.label(name) for name, expression in values.items())).where(
+            Registration.event_id == event_id, Registration.status.in_(statuses)
         )
-        count = 0
-        last_id: UUID | None = None
-        while True:
-            statement = (
-                sa.select(*columns)
-                .where(Registration.event_id == event_id, Registration.status.in_(statuses))
-                .order_by(Registration.id)
-                .limit(FAN_OUT_BATCH)
-            )
-            if last_id is not None:
-                statement = statement.where(Registration.id > last_id)
-            rows = (await self.session.execute(statement)).all()
-            if not rows:
-                return count
-            count += await outbox.enqueue_many(
-                self.session,
-                [
-                    {
-                        "kind": kind.value,
-                        "recipient": row.email,
-                        "language": row.language,
-                        "registration_id": row.id,
-                        "payload": {"sequence": row.invite_sequence, **payload_for(row.status)},
-                    }
-                    for row in rows
-                ],
-                message_id_domain=self.tokens.message_id_domain,
-            )
-            last_id = rows[-1].id
+        result = await self.session.execute(sa.insert(table).from_select(list(values), select))
+        outbox.mark_written(self.session)
+        return int(cast(CursorResult[Any], result).rowcount)
 
     # --- publishing and cancelling ------------------------------------------------------------------
 
@@ -406,7 +406,7 @@ class EventManagementService:
             event.id,
             ACTIVE_REGISTRATION_STATUSES,
             MailKind.EVENT_CANCELLED,
-            lambda status: {"had_invite": status == RegistrationStatus.CONFIRMED},
+            {"had_invite": Registration.status == RegistrationStatus.CONFIRMED},
         )
         record(
             self.session,
@@ -420,6 +420,23 @@ class EventManagementService:
         )
         await self.session.commit()
         return count
+
+
+def _json_object(postgres: bool, fields: dict[str, Any]) -> ColumnElement[Any]:
+    """A JSON object built by the database from values and SQL expressions (booleans stay booleans)."""
+    arguments: list[Any] = []
+    for key, value in fields.items():
+        if hasattr(value, "__clause_element__"):  # a mapped attribute such as Registration.invite_sequence
+            value = value.__clause_element__()
+        if isinstance(value, sa.ColumnElement) and isinstance(value.type, sa.Boolean) and not postgres:
+            value = sa.func.json(sa.case((value, "true"), else_="false"))
+        elif isinstance(value, list | dict):
+            text = sa.literal(json.dumps(value))
+            value = sa.cast(text, JSONB) if postgres else sa.func.json(text)
+        elif not isinstance(value, sa.ColumnElement):
+            value = sa.literal(value)
+        arguments += [sa.literal(key), value]
+    return sa.func.jsonb_build_object(*arguments) if postgres else sa.func.json_object(*arguments)
 
 
 def _next_sequence(sequence: int) -> ColumnElement[int]:
