@@ -444,6 +444,7 @@ async def test_event_editor_keeps_hostile_text_as_text(
         "venue_name": hostile(PIECES, 200),
         "venue_address": hostile(PIECES, 300),
         "venue_city": hostile(PIECES, 120),
+        "contact_name": hostile(PIECES, 200),
     }
     assert set(free_text) <= set(original), sorted(original)
     outcomes: dict[str, int] = {"refused": 0, "stored": 0}
@@ -471,6 +472,7 @@ async def test_event_editor_keeps_hostile_text_as_text(
         vevent = only_one_clean_event(Calendar.from_ical(ics.content))
         assert str(vevent["SUMMARY"]) == title
         assert str(stored.venue_name) in str(vevent["LOCATION"])
+        assert literal_cn(ics.content, "ORGANIZER") == (stored.contact_name or stored.contact_email)
         summary = stored.text("summary", "en")
         if summary:
             assert str(vevent["DESCRIPTION"]).startswith(summary)
@@ -613,3 +615,35 @@ async def stored_row(
         found = await session.scalar(statement)
         assert found is not None
         return found
+
+
+# --- search boxes ------------------------------------------------------------------------------------------
+
+
+async def test_search_boxes_show_what_was_searched_as_text(
+    client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    event = await add_event(session_maker)
+    await admin_client(client, session_maker)
+    run = Loop(asyncio.get_running_loop())
+    searches = [
+        (f"/manage/events/{event.id}/attendees", "q"),
+        ("/manage/audit", "actor"),
+        (f"/api/checkin/events/{event.id}/search", "q"),
+    ]
+
+    @FUZZ
+    @given(query=hostile(PIECES, 320), where=st.sampled_from(searches))
+    def search(query: str, where: tuple[str, str]) -> None:
+        path, name = where
+        response = run(client.get(path, params={name: query}, headers={"X-CSRFToken": csrf}))
+        assert response.status_code in (200, 422), (response.status_code, response.text[:2000])
+        if response.headers["content-type"].startswith("text/html"):
+            for marker in INJECTION_MARKERS:
+                assert marker not in response.text
+            typed = " ".join(query.split())
+            if response.status_code == 200 and query.isprintable() and 0 < len(typed) <= 100:
+                assert str(escape(typed)) in response.text or str(escape(query)) in response.text
+
+    csrf = await csrf_token(client, "/manage")
+    await run_in_thread(search)
