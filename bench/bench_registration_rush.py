@@ -15,7 +15,8 @@ rounds so a noisy neighbour hits all three alike:
 - ``bare insert``: one INSERT of a registration row and a commit through the same session machinery.
 
 The load comes from ``loadgen.py`` in its own process. The registration rate limits are turned off
-for the server (their counters would refuse a rush from one address, which is their job).
+for the server (their counters would refuse a rush from one address, which is their job), and its
+PostgreSQL pool is sized to the 64 connections (``EVENTS_DB_POOL_SIZE`` + ``EVENTS_DB_MAX_OVERFLOW``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ SERVER_ENV = {
     "EVENTS_BENCH_ENDPOINTS": "true",
     "EVENTS_REGISTRATION_LIMIT_PER_IP": "0",
     "EVENTS_REGISTRATION_LIMIT_PER_EMAIL": "0",
+    # One PostgreSQL connection per client connection: requests that wait for a pooled connection are
+    # not served in order, which stretches p99 to 20-30x p50 (bench/RESULTS.md).
+    "EVENTS_DB_POOL_SIZE": "10",
+    "EVENTS_DB_MAX_OVERFLOW": str(CONNECTIONS - 10),
 }
 
 
@@ -185,6 +190,9 @@ async def run(database_url: str, workdir: Path, label: str) -> bool:
     print(f"\n== {label}: {REGISTRANTS} registrants per endpoint, {CONNECTIONS} connections, {ROUNDS} rounds")
     for result in (bare, full, mailless):
         print(result.line())
+    for phase in phases:
+        rounds = "  ".join(f"{r.throughput:>5.0f}/s p99 {r.p99:>6.0f}" for r in phase.results)
+        print(f"  per round, {phase.label:<28} {rounds}")
     print(f"rush event:        {rush}")
     print(f"rush-nomail event: {rush_nomail}")
     throughput_ratio = full.throughput / bare.throughput

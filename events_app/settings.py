@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     mail_from: str = "events@localhost"
     maildir: Path | None = None
 
+    #: PostgreSQL connections each process keeps, and how many more it may open under load. Requests
+    #: beyond them wait for a connection, and those waits are not first come, first served: keep the
+    #: sum near the concurrent requests one process serves (processes x sum < max_connections).
+    db_pool_size: Annotated[int, Field(gt=0)] = 10
+    db_max_overflow: Annotated[int, Field(ge=0)] = 30
+
     run_worker_in_app: bool = True
     outbox_poll_seconds: Annotated[float, Field(gt=0)] = 2.0
     outbox_batch_size: Annotated[int, Field(gt=0)] = 50

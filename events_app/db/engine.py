@@ -20,7 +20,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def make_sqlalchemy_config(settings: Settings) -> SQLAlchemyAsyncConfig:
-    engine_config = EngineConfig(pool_pre_ping=not settings.is_sqlite)
+    engine_config = EngineConfig(
+        pool_pre_ping=True, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
     if settings.is_sqlite:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         engine_config = EngineConfig(connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
