@@ -29,43 +29,35 @@ def honeypot_filled(data: Mapping[str, Any]) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
-def registration_limits(settings: Settings, ip: str, email_normalized: str | None) -> list[Limit]:
-    """Per address (every attempt) and per email (attempts with a valid email)."""
-    limits = [
-        Limit(
-            f"register:ip:{hashed(ip)}",
-            settings.registration_limit_per_ip,
-            timedelta(seconds=settings.registration_limit_per_ip_window_seconds),
-        )
-    ]
+def _limits(
+    form: str, ip: str, email_normalized: str | None, per_ip: tuple[int, int], per_email: tuple[int, int]
+) -> list[Limit]:
+    """Per address (every attempt) and per email (attempts with a valid email); (limit, window seconds)."""
+    limits = [Limit(f"{form}:ip:{hashed(ip)}", per_ip[0], timedelta(seconds=per_ip[1]))]
     if email_normalized:
-        limits.append(
-            Limit(
-                f"register:email:{hashed(email_normalized)}",
-                settings.registration_limit_per_email,
-                timedelta(seconds=settings.registration_limit_per_email_window_seconds),
-            )
-        )
+        key = f"{form}:email:{hashed(email_normalized)}"
+        limits.append(Limit(key, per_email[0], timedelta(seconds=per_email[1])))
     return limits
+
+
+def registration_limits(settings: Settings, ip: str, email_normalized: str | None) -> list[Limit]:
+    return _limits(
+        "register",
+        ip,
+        email_normalized,
+        (settings.registration_limit_per_ip, settings.registration_limit_per_ip_window_seconds),
+        (settings.registration_limit_per_email, settings.registration_limit_per_email_window_seconds),
+    )
 
 
 def resend_limits(settings: Settings, ip: str, email_normalized: str | None) -> list[Limit]:
-    limits = [
-        Limit(
-            f"resend:ip:{hashed(ip)}",
-            settings.resend_limit_per_ip,
-            timedelta(seconds=settings.resend_limit_per_ip_window_seconds),
-        )
-    ]
-    if email_normalized:
-        limits.append(
-            Limit(
-                f"resend:email:{hashed(email_normalized)}",
-                settings.resend_limit_per_email,
-                timedelta(seconds=settings.resend_limit_per_email_window_seconds),
-            )
-        )
-    return limits
+    return _limits(
+        "resend",
+        ip,
+        email_normalized,
+        (settings.resend_limit_per_ip, settings.resend_limit_per_ip_window_seconds),
+        (settings.resend_limit_per_email, settings.resend_limit_per_email_window_seconds),
+    )
 
 
 async def count_attempt(session: AsyncSession, limits: list[Limit]) -> Verdict:
