@@ -1,7 +1,7 @@
 """Registration rush: 5,000 people register for one event with 1,000 seats over 64 connections at once.
 
-Run: ``.venv/bin/python bench/bench_registration_rush.py`` (a throwaway PostgreSQL cluster, about a
-minute), ``--database sqlite`` or ``--database both``. Needs the PostgreSQL server binaries, like the tests.
+Run: ``.venv/bin/python bench/bench_registration_rush.py`` (a throwaway PostgreSQL cluster, one to two
+minutes), ``--database sqlite`` or ``--database both``. Needs the PostgreSQL server binaries, like the tests.
 
 Three endpoints of the same app (one uvicorn worker), measured in the same run and interleaved in ten
 rounds so a noisy neighbour hits all three alike (the ratios judged are the medians of the rounds'):
