@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +14,15 @@ from pathlib import Path
 import httpx
 
 BENCH_SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM (``timeout``, a CI's cancel) into SystemExit, so servers and clusters are stopped."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def free_port() -> int:

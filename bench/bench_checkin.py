@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import sqlalchemy as sa
-from app_server import BENCH_SECRET, AppServer
+from app_server import BENCH_SECRET, AppServer, exit_cleanly_on_sigterm
 from loadgen import Request, run_load
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from uuid_utils.compat import uuid7
@@ -171,6 +171,7 @@ async def main(database: str, pause_ms: float) -> None:
 
 
 if __name__ == "__main__":
+    exit_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument(

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+from app_server import exit_cleanly_on_sigterm
 from bench_export import ADMIN, create_event_and_admin, registration_row
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -86,6 +87,7 @@ async def main(database: str, count: int) -> None:
 
 
 if __name__ == "__main__":
+    exit_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["postgresql", "sqlite", "both"], default="both")
     parser.add_argument("--confirmed", type=int, default=CONFIRMED)

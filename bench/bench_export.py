@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from app_server import AppServer
+from app_server import AppServer, exit_cleanly_on_sigterm
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from uuid_utils.compat import uuid7
 
@@ -270,6 +270,7 @@ async def main(sizes: tuple[int, ...]) -> None:
 
 
 if __name__ == "__main__":
+    exit_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="registration counts")
     arguments = parser.parse_args()

@@ -29,7 +29,7 @@ from typing import Any, cast
 
 import aiosmtplib
 import sqlalchemy as sa
-from app_server import BENCH_SECRET, free_port
+from app_server import BENCH_SECRET, exit_cleanly_on_sigterm, free_port
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from uuid_utils.compat import uuid7
 
@@ -254,6 +254,7 @@ async def main(count: int) -> None:
 
 
 if __name__ == "__main__":
+    exit_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=MESSAGES)
     asyncio.run(main(parser.parse_args().messages))

@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
-from app_server import AppServer
+from app_server import AppServer, exit_cleanly_on_sigterm
 from loadgen import LoadResult, Request, run_load
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -256,6 +256,7 @@ async def main(database: str) -> None:
 
 
 if __name__ == "__main__":
+    exit_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["postgresql", "sqlite", "both"], default="postgresql")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink seats and registrants (a quick try)")
