@@ -35,6 +35,7 @@ from uuid_utils.compat import uuid7
 
 from events_app.app import make_worker
 from events_app.db import migrate
+from events_app.db.engine import configure_sqlite
 from events_app.db.models import (
     Event,
     EventKind,
@@ -47,7 +48,6 @@ from events_app.db.models import (
 from events_app.domain.registrations.notifications import make_composer, message_id_domain
 from events_app.domain.registrations.services import MailKind
 from events_app.lib import outbox
-from events_app.lib.mail import serialise
 from events_app.lib.security import TokenPurpose, derive_token, hash_token
 from events_app.lib.templating import make_environment
 from events_app.settings import Settings
@@ -176,9 +176,10 @@ async def prebuild(engine: AsyncEngine, settings: Settings) -> tuple[list[tuple[
             (await session.execute(sa.select(OutboxMessage).order_by(OutboxMessage.id))).scalars().all()
         )
         started = time.perf_counter()
+        await composer.preload(session, messages)  # as the worker does for each batch
         for message in messages:
-            email = await composer(session, message)
-            built.append((message.recipient, serialise(email)))
+            mail = await composer.render(session, message)
+            built.append((message.recipient, mail.data))
         seconds = time.perf_counter() - started
         await session.rollback()
     return built, seconds
@@ -227,6 +228,7 @@ async def main(count: int) -> None:
                 run_worker_in_app=False,
             )
             engine = create_async_engine(url)
+            configure_sqlite(engine)  # as the app does: WAL, BEGIN IMMEDIATE
             await wait_for_port(port)
             await fill(engine, settings, count)
             built, build_seconds = await prebuild(engine, settings)

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from uuid_utils.compat import uuid7
 
 from events_app.db.models import OutboxMessage, OutboxStatus
-from events_app.lib.mail import DeliveryError, Transport
+from events_app.lib.mail import DeliveryError, RenderedMail, Transport
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 _wakeup_callbacks: set[Callable[[], None]] = set()
 _SESSION_FLAG = "events_app.outbox_written"
 MAX_RETRY_DELAY = timedelta(hours=6)
+_TABLE = cast(sa.Table, OutboxMessage.__table__)
 
 
 def add_wakeup_callback(callback: Callable[[], None]) -> None:
@@ -154,7 +155,16 @@ class SkipMessage(Exception):
 
 
 class Composer(Protocol):
-    async def __call__(self, session: AsyncSession, message: OutboxMessage) -> EmailMessage: ...
+    """Builds the message of an outbox row."""
+
+    async def preload(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
+        """Load in a few queries what the batch's messages need (rendering then finds it in the session)."""
+
+    async def render(self, session: AsyncSession, message: OutboxMessage) -> RenderedMail:
+        """The message, ready to send; raises :class:`SkipMessage` when it no longer applies."""
+
+    async def __call__(self, session: AsyncSession, message: OutboxMessage) -> EmailMessage:
+        """The same message as an ``EmailMessage`` (for callers that read its headers, not for sending)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +259,11 @@ class OutboxWorker:
             return 0
         loop = asyncio.get_running_loop()
         held = set(claimed)
-        async with self._transport_factory() as transport:
+        # One session for the whole batch: the rows, their registrations and events are loaded in a
+        # couple of queries up front, and each message is then marked with one UPDATE and a commit.
+        async with self._session_maker() as session, self._transport_factory() as transport:
+            session.sync_session.expire_on_commit = False  # the loaded rows outlive each commit
+            messages = await self._load(session, claimed)
             for index, message_id in enumerate(claimed):
                 # The lease covers the whole batch. A batch that takes longer than the lease (a slow
                 # SMTP server) would let another worker take over rows this one is about to send, and
@@ -257,9 +271,23 @@ class OutboxWorker:
                 # Renew the rest of the batch instead, and drop any row another worker took meanwhile.
                 if loop.time() > held_until - self._policy.lease_seconds / 2:
                     held, held_until = await self._renew(claimed[index:])
-                if message_id in held:
-                    await self._deliver_one(message_id, transport)
+                message = messages.get(message_id)
+                if message is None or message_id not in held:
+                    continue
+                if not await self._deliver_one(session, message, transport):
+                    # A failed build rolled the session back, which expires what it had loaded.
+                    messages = await self._load(session, claimed[index + 1 :])
         return len(claimed)
+
+    async def _load(self, session: AsyncSession, ids: list[UUID]) -> dict[UUID, OutboxMessage]:
+        """The rows this worker holds among `ids`, with what the composer needs to build them."""
+        if not ids:
+            return {}
+        result = await session.execute(sa.select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+        rows = [row for row in result.scalars() if row.locked_by == self.name]
+        await self._composer.preload(session, rows)
+        await session.commit()  # no transaction stays open (SQLite's BEGIN IMMEDIATE takes the write lock)
+        return {row.id: row for row in rows}
 
     async def drain(self, max_batches: int = 1000) -> int:
         """Run batches until nothing is due (for tests and the CLI)."""
@@ -320,46 +348,43 @@ class OutboxWorker:
             )
             return set(rows.scalars()), held_until
 
-    async def _deliver_one(self, message_id: UUID, transport: Transport) -> None:
-        async with self._session_maker() as session:
-            message = await session.get(OutboxMessage, message_id)
-            if message is None or message.locked_by != self.name:
-                return
-            try:
-                email = await self._composer(session, message)
-            except SkipMessage as skip:
-                await self._finish(session, message, OutboxStatus.SKIPPED, str(skip))
-                return
-            except Exception as exc:  # a message that cannot be built will never be: park it
-                logger.exception("outbox %s: cannot build message %s", self.name, message_id)
-                await self._finish(session, message, OutboxStatus.FAILED, f"build: {exc!r}")
-                return
+    async def _deliver_one(self, session: AsyncSession, message: OutboxMessage, transport: Transport) -> bool:
+        """Build, send and settle one row; False when a failed build had to roll the session back."""
+        message_id, attempts = message.id, message.attempts
         try:
-            await transport.send(email)
+            mail = await self._composer.render(session, message)
+            await session.commit()  # end whatever a context hook read: nothing is held during the send
+        except SkipMessage as skip:
+            await self._finish(session, message_id, OutboxStatus.SKIPPED, str(skip))
+            return True
+        except Exception as exc:  # a message that cannot be built will never be: park it
+            logger.exception("outbox %s: cannot build message %s", self.name, message_id)
+            await session.rollback()
+            await self._finish(session, message_id, OutboxStatus.FAILED, f"build: {exc!r}")
+            return False
+        try:
+            await transport.send(mail)
         except DeliveryError as exc:
-            async with self._session_maker() as session:
-                message = await session.get(OutboxMessage, message_id)
-                if message is not None:
-                    await self._record_failure(session, message, exc)
-            return
-        async with self._session_maker() as session:
-            message = await session.get(OutboxMessage, message_id)
-            if message is not None:
-                await self._finish(session, message, OutboxStatus.SENT, None)
+            await self._record_failure(session, message_id, attempts, exc)
+            return True
+        # Marked sent at once, in its own commit: a worker killed later repeats none of the batch's
+        # delivered messages, only the one in flight.
+        await self._finish(session, message_id, OutboxStatus.SENT, None)
+        return True
 
     async def _record_failure(
-        self, session: AsyncSession, message: OutboxMessage, exc: DeliveryError
+        self, session: AsyncSession, message_id: UUID, attempts: int, exc: DeliveryError
     ) -> None:
-        if exc.permanent or message.attempts >= self._policy.max_attempts:
-            await self._finish(session, message, OutboxStatus.FAILED, str(exc))
+        if exc.permanent or attempts >= self._policy.max_attempts:
+            await self._finish(session, message_id, OutboxStatus.FAILED, str(exc))
             return
-        retry_at = utcnow() + self._policy.delay_after(message.attempts)
-        await self._finish(session, message, OutboxStatus.QUEUED, str(exc), retry_at=retry_at)
+        retry_at = utcnow() + self._policy.delay_after(attempts)
+        await self._finish(session, message_id, OutboxStatus.QUEUED, str(exc), retry_at=retry_at)
 
     async def _finish(
         self,
         session: AsyncSession,
-        message: OutboxMessage,
+        message_id: UUID,
         status: OutboxStatus,
         error: str | None,
         *,
@@ -373,18 +398,13 @@ class OutboxWorker:
         if retry_at is not None:
             values["next_attempt_at"] = retry_at
         # Only the holder of the lease may settle the row: a worker whose lease ran out (and whose row
-        # another worker took over) must not overwrite the newer outcome.
+        # another worker took over) must not overwrite the newer outcome. A Core UPDATE of the table:
+        # nothing to synchronise with the session's objects.
         await session.execute(
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.id == message.id, OutboxMessage.locked_by == self.name)
-            .values(**values)
-            .execution_options(synchronize_session=False)
+            _TABLE.update().where(_TABLE.c.id == message_id, _TABLE.c.locked_by == self.name).values(**values)
         )
         await session.commit()
 
 
 def retry_policy_from(base_seconds: float, max_attempts: int, lease_seconds: float) -> RetryPolicy:
     return RetryPolicy(base_seconds=base_seconds, max_attempts=max_attempts, lease_seconds=lease_seconds)
-
-
-ComposerFn = Callable[[AsyncSession, OutboxMessage], Awaitable[EmailMessage]]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
+from uuid import UUID
 
 import sqlalchemy as sa
 from jinja2 import Environment
@@ -21,12 +23,12 @@ from events_app.db.models import (
     RegistrationStatus,
 )
 from events_app.domain.attendance.services import certificate_mail_hook
-from events_app.domain.events.schemas import location_text, present_event
+from events_app.domain.events.schemas import EventView, location_text, present_event
 from events_app.domain.registrations.services import MailKind, waitlist_position
 from events_app.domain.registrations.views import status_label
-from events_app.lib.i18n import force_locale, gettext
+from events_app.lib.i18n import current_language, force_locale, gettext
 from events_app.lib.ical import InviteData, InviteMethod, build_calendar
-from events_app.lib.mail import Attachment, OutgoingMail, build_message
+from events_app.lib.mail import Attachment, OutgoingMail, RenderedMail, render_message
 from events_app.lib.outbox import SkipMessage
 from events_app.lib.security import TokenPurpose, derive_token
 from events_app.lib.templating import render_block
@@ -35,6 +37,7 @@ from events_app.lib.zones import country_zone
 from events_app.settings import Settings
 
 QR_CONTENT_ID = "ticket-qr@events-app"
+_BATCH_KEY = "events_app.mail_batch"
 #: At most this many registrations in one "resend my link" mail.
 MAX_LINKS_LISTED = 50
 
@@ -124,6 +127,14 @@ _ONLY_WHILE_CONFIRMED = {MailKind.CONFIRMED, MailKind.REMINDER, MailKind.EVENT_U
 _TICKET_KINDS = {MailKind.CONFIRMED, MailKind.ALREADY_REGISTERED, MailKind.EVENT_UPDATED, MailKind.REMINDER}
 
 
+@dataclass(slots=True)
+class _Batch:
+    """What :meth:`RegistrationMailComposer.preload` loaded, kept in the ``info`` of its session."""
+
+    registrations: dict[UUID, Registration]
+    views: dict[tuple[UUID, str, str | None], EventView] = field(default_factory=dict)
+
+
 class RegistrationMailComposer:
     """Turns an outbox row into a MIME message (the ``Composer`` the outbox worker is given).
 
@@ -141,10 +152,33 @@ class RegistrationMailComposer:
     def add_hook(self, kind: MailKind, hook: ContextHook) -> None:
         self._hooks[kind] = hook
 
+    async def preload(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
+        """Load the registrations (and their events) of a batch of rows in one query.
+
+        :meth:`render` then takes them from the session without a query, and the messages rendered in
+        that session share the event's formatted view per language and zone (a batch lasts seconds).
+        """
+        ids = {message.registration_id for message in messages if message.registration_id is not None}
+        registrations: list[Registration] = []
+        if ids:
+            result = await session.execute(sa.select(Registration).where(Registration.id.in_(ids)))
+            registrations = list(result.unique().scalars())
+        # Held here: the session's identity map alone keeps no object alive.
+        session.info[_BATCH_KEY] = _Batch({registration.id: registration for registration in registrations})
+
     async def __call__(self, session: AsyncSession, message: OutboxMessage) -> EmailMessage:
+        """The message as the email package reads it (for callers that look at its headers)."""
+        return (await self.render(session, message)).parsed()
+
+    async def render(self, session: AsyncSession, message: OutboxMessage) -> RenderedMail:
+        """The message of an outbox row, ready to send; raises :class:`SkipMessage` when it no longer
+        applies."""
         if message.registration_id is None:
             raise LookupError(f"outbox row {message.id} has no registration")
-        registration = await session.get(Registration, message.registration_id)
+        batch = session.info.get(_BATCH_KEY)
+        registration = batch.registrations.get(message.registration_id) if batch is not None else None
+        if registration is None:
+            registration = await session.get(Registration, message.registration_id)
         if registration is None:
             raise LookupError(f"registration {message.registration_id} is gone")
         if registration.anonymised_at is not None:
@@ -156,18 +190,23 @@ class RegistrationMailComposer:
             raise SkipMessage(f"the registration is {registration.status.value} now")
         with force_locale(message.language):
             extra = await self._hooks[kind](session, message, registration) if kind in self._hooks else {}
-            return self._compose(kind, message, registration, extra)
+            return self._compose(kind, message, registration, extra, batch)
 
     def _compose(
-        self, kind: MailKind, message: OutboxMessage, registration: Registration, extra: dict[str, Any]
-    ) -> EmailMessage:
+        self,
+        kind: MailKind,
+        message: OutboxMessage,
+        registration: Registration,
+        extra: dict[str, Any],
+        batch: _Batch | None,
+    ) -> RenderedMail:
         event = registration.event
         sequence = int(message.payload.get("sequence", registration.invite_sequence))
         confirmed = registration.status is RegistrationStatus.CONFIRMED
         with_ticket = kind in _TICKET_KINDS and confirmed and event.status is not EventStatus.CANCELLED
         attachments: list[Attachment] = extra.pop("attachments", [])  # a hook may add files
         context = {
-            **self._context(kind, registration, event, with_ticket),
+            **self._context(kind, registration, event, with_ticket, batch),
             "payload": message.payload,
             **extra,
         }
@@ -187,7 +226,7 @@ class RegistrationMailComposer:
         if with_ticket:
             self._attach_ticket(mail, registration)
         mail.attachments.extend(attachments)
-        return build_message(mail)
+        return render_message(mail)
 
     @staticmethod
     def _sends_calendar(kind: MailKind, registration: Registration, message: OutboxMessage) -> bool:
@@ -201,10 +240,21 @@ class RegistrationMailComposer:
         return True
 
     def _context(
-        self, kind: MailKind, registration: Registration, event: Event, with_ticket: bool
+        self,
+        kind: MailKind,
+        registration: Registration,
+        event: Event,
+        with_ticket: bool,
+        batch: _Batch | None,
     ) -> dict[str, Any]:
         # The registrant's own clock too, when their country keeps one time (see country_zone).
-        view = present_event(event, country_zone(registration.country, event.starts_at))
+        zone = country_zone(registration.country, event.starts_at)
+        key = (event.id, current_language(), zone)
+        view = batch.views.get(key) if batch is not None else None
+        if view is None:
+            view = present_event(event, zone)
+            if batch is not None:
+                batch.views[key] = view
         show_join = event.kind.is_online and registration.status is RegistrationStatus.CONFIRMED
         return {
             "kind": kind.value,
