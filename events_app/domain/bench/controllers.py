@@ -31,6 +31,9 @@ class MaillessRegistrationService(RegistrationService):
     def _queue_mail(self, registration: Registration, kind: MailKind, **payload: Any) -> None:
         return None
 
+    async def _write_new_mail(self, values: dict[str, Any], kind: MailKind) -> None:
+        return None
+
 
 class BenchApi(Controller):
     path = "/api/bench/events/{slug:str}"

@@ -20,6 +20,7 @@ from events_app.db.models import Registration
 from events_app.deps import EventServiceDep, PathStr, RegistrationServiceDep, SettingsDep, ViewerZone
 from events_app.domain.attendance.services import certificate_available
 from events_app.domain.events.schemas import present_event
+from events_app.domain.events.services import RegistrationState
 from events_app.domain.privacy.controllers import registration_by_link
 from events_app.domain.registrations import abuse, schemas
 from events_app.domain.registrations.notifications import calendar_for, join_link, ticket_code
@@ -241,8 +242,6 @@ class RegistrationsApi(Controller):
         event_service: EventServiceDep,
         settings: SettingsDep,
     ) -> Response[RegistrationAccepted] | Response[ApiError]:
-        if await event_service.get_public(slug) is None:
-            raise NotFoundException(gettext("This event does not exist or is not published."))
         invalid: RegistrationInvalid | None = None
         try:
             registration_data = schemas.validate(
@@ -251,10 +250,14 @@ class RegistrationsApi(Controller):
         except RegistrationInvalid as error:
             invalid = error
         email = None if invalid else registration_data.email_normalized
-        verdict = await abuse.count_attempt(
-            registration_service.session,
-            abuse.registration_limits(settings, client_ip(request.scope), email),
-        )
+        limits = abuse.registration_limits(settings, client_ip(request.scope), email)
+        # An unknown event is a 404 before field errors and rate limits; on the common path (valid
+        # input, no limits) the registration's own read of the event tells, saving a query.
+        if (invalid is not None or any(limit.active for limit in limits)) and await event_service.get_public(
+            slug
+        ) is None:
+            raise NotFoundException(gettext("This event does not exist or is not published."))
+        verdict = await abuse.count_attempt(registration_service.session, limits)
         if not verdict.allowed:
             return Response(
                 ApiError(detail=abuse.too_many_attempts(verdict), code="rate_limited"),
@@ -266,6 +269,8 @@ class RegistrationsApi(Controller):
         result = await registration_service.register(slug, registration_data)
         if result.outcome in ACCEPTED_OUTCOMES:
             return Response(RegistrationAccepted.for_slug(slug), status_code=HTTP_201_CREATED)
+        if result.state is RegistrationState.NOT_PUBLISHED:
+            raise NotFoundException(gettext("This event does not exist or is not published."))
         return Response(ApiError.conflict(result), status_code=HTTP_409_CONFLICT)
 
 

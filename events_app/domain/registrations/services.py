@@ -11,14 +11,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.dml import ReturningInsert
 from uuid_utils.compat import uuid7
 
 from events_app.db.models import (
@@ -136,56 +140,139 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
     async def register(
         self, slug: str, data: RegistrationData, now: datetime | None = None
     ) -> RegistrationResult:
-        """Register ``data`` for the event ``slug``; commits. Never reveals whether the email existed."""
-        moment = now or datetime.now(UTC)
-        try:
-            return await self._register(slug, data, moment)
-        except IntegrityError:
-            # The same email raced another submission of itself: that one won; treat as a repeat.
-            await self.session.rollback()
-            return await self._register(slug, data, moment)
+        """Register ``data`` for the event ``slug``; commits. Never reveals whether the email existed.
 
-    async def _register(self, slug: str, data: RegistrationData, moment: datetime) -> RegistrationResult:
+        The first try is the quick one: it relies on the unique index of active registrations instead
+        of looking for one first, and when seats seem left it writes the registration, its change and
+        its email before taking the seat, so the event row stays locked only for that UPDATE and the
+        commit. A repeated email (the index refuses it) or a seat lost to concurrent registrations
+        sends it to the careful try, which looks first and takes the seat first.
+        """
+        moment = now or datetime.now(UTC)
+        values = self._registration_values(data, moment)  # token hashes: before the transaction
+        careful = False
+        for _ in range(3):
+            try:
+                result = await self._register(slug, values, moment, careful=careful)
+            except IntegrityError:  # not expected (the INSERT skips a repeated email), but safe
+                result = None
+            if result is not None:
+                return result
+            # A repeated email, or seats lost to concurrent registrations: again, carefully.
+            await self.session.rollback()
+            careful = True
+        raise RuntimeError("registration kept conflicting with concurrent ones")
+
+    async def _register(
+        self, slug: str, values: dict[str, Any], moment: datetime, *, careful: bool
+    ) -> RegistrationResult | None:
+        """One try at registering; ``None`` when the optimistic order lost the last seats (rolled back)."""
         event = await self._event_for_update(slug)
         if event is None:
             return RegistrationResult(Outcome.CLOSED, state=RegistrationState.NOT_PUBLISHED)
-        existing = await self._active_registration(event.id, data.email_normalized)
-        if existing is not None:
-            self._queue_mail(existing, MailKind.ALREADY_REGISTERED)
-            await self.session.commit()
-            return RegistrationResult(Outcome.ALREADY_REGISTERED, existing)
+        values = {**values, "event_id": event.id, "invite_sequence": event.invite_sequence}
+        if careful and (result := await self._already_registered(event, values)) is not None:
+            return result
         state = registration_state(event, moment)
         takes_waitlist = state is RegistrationState.FULL and event.waitlist_enabled
         if state is not RegistrationState.OPEN and not takes_waitlist:
-            await self.session.rollback()
             outcome = Outcome.FULL if state is RegistrationState.FULL else Outcome.CLOSED
-            return RegistrationResult(outcome, state=state)
-        registration = self._new_registration(event, data, moment)
-        outcome = await self._place(registration, event, moment)
-        if outcome is Outcome.FULL:
-            await self.session.rollback()
-            return RegistrationResult(Outcome.FULL, state=RegistrationState.FULL)
-        self.session.add(registration)
-        registration.event = event  # after add: attaching it to the event first would warn
-        await self.session.flush()
-        self._record_change(registration, None, "self-registration")
-        self._queue_mail(registration, _MAIL_FOR_STATUS[registration.status])
-        await self.session.commit()
-        return RegistrationResult(outcome, registration)
-
-    async def _place(self, registration: Registration, event: Event, moment: datetime) -> Outcome:
-        """Decide a new registration's status: pending review, a seat, the waiting list, or full."""
+            return await self._refuse(event, values, outcome, state, careful)
         if event.approval_required:
-            registration.status = RegistrationStatus.PENDING_APPROVAL
-            return Outcome.PENDING
+            values["status"] = RegistrationStatus.PENDING_APPROVAL
+            if not await self._write_new(values):
+                return None
+            return await self._committed(Outcome.PENDING, values, event)
+        if state is RegistrationState.OPEN and not careful:
+            values["status"] = RegistrationStatus.CONFIRMED
+            if not await self._write_new(values) or not await self._take_seat(event.id):
+                return None
+            return await self._committed(Outcome.CREATED, values, event)
         if await self._take_seat(event.id):
-            registration.status = RegistrationStatus.CONFIRMED
-            return Outcome.CREATED
-        if event.waitlist_enabled:
-            registration.status = RegistrationStatus.WAITLISTED
-            registration.waitlisted_at = moment
-            return Outcome.WAITLISTED
-        return Outcome.FULL
+            values["status"] = RegistrationStatus.CONFIRMED
+            outcome = Outcome.CREATED
+        elif event.waitlist_enabled:
+            values["status"] = RegistrationStatus.WAITLISTED
+            values["waitlisted_at"] = moment
+            outcome = Outcome.WAITLISTED
+        else:
+            return await self._refuse(event, values, Outcome.FULL, RegistrationState.FULL, careful)
+        if not await self._write_new(values):
+            return None
+        return await self._committed(outcome, values, event)
+
+    async def _already_registered(self, event: Event, values: dict[str, Any]) -> RegistrationResult | None:
+        existing = await self._active_registration(event.id, values["email_normalized"])
+        if existing is None:
+            return None
+        self._queue_mail(existing, MailKind.ALREADY_REGISTERED)
+        await self.session.commit()
+        return RegistrationResult(Outcome.ALREADY_REGISTERED, existing)
+
+    async def _refuse(
+        self,
+        event: Event,
+        values: dict[str, Any],
+        outcome: Outcome,
+        state: RegistrationState,
+        careful: bool,
+    ) -> RegistrationResult:
+        """Full or closed: still "already registered" (with its email) for a person who is."""
+        if not careful and (result := await self._already_registered(event, values)) is not None:
+            return result
+        await self.session.rollback()
+        return RegistrationResult(outcome, state=state)
+
+    async def _write_new(self, values: dict[str, Any]) -> bool:
+        """The registration, its first change and its email: three Core INSERTs, no ORM flush.
+
+        False, with nothing written, when an active registration with this email exists: the unique
+        index refuses it (``ON CONFLICT DO NOTHING``) without failing the transaction.
+        """
+        written = await self.session.scalar(
+            _insert_unless_registered(self.session.get_bind().dialect.name, values)
+        )
+        if written is None:
+            return False
+        await self.session.execute(
+            sa.insert(_CHANGES),
+            {
+                "id": uuid7(),
+                "registration_id": values["id"],
+                "from_status": None,
+                "to_status": values["status"],
+                "actor_label": "self-registration",
+                "note": "",
+                "created_at": values["created_at"],
+                "updated_at": values["created_at"],
+            },
+        )
+        await self._write_new_mail(values, _MAIL_FOR_STATUS[values["status"]])
+        return True
+
+    async def _write_new_mail(self, values: dict[str, Any], kind: MailKind) -> None:
+        await outbox.enqueue_many(
+            self.session,
+            [
+                {
+                    "kind": kind.value,
+                    "recipient": values["email"],
+                    "language": values["language"],
+                    "registration_id": values["id"],
+                    "payload": {"sequence": values["invite_sequence"]},
+                }
+            ],
+            message_id_domain=self.tokens.message_id_domain,
+        )
+
+    async def _committed(self, outcome: Outcome, values: dict[str, Any], event: Event) -> RegistrationResult:
+        """Commit, and hand back the new registration as a persistent object without loading it."""
+        await self.session.commit()
+        registration = Registration(**values)
+        make_transient_to_detached(registration)
+        set_committed_value(registration, "event", event)
+        self.session.add(registration)
+        return RegistrationResult(outcome, registration)
 
     async def _event_for_update(self, slug: str) -> Event | None:
         result = await self.session.execute(
@@ -223,31 +310,34 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
             .execution_options(synchronize_session=False)
         )
 
-    def _new_registration(self, event: Event, data: RegistrationData, moment: datetime) -> Registration:
-        registration = Registration(
-            id=uuid7(),
-            event_id=event.id,
-            full_name=data.full_name,
-            email=data.email,
-            email_normalized=data.email_normalized,
-            country=data.country,
-            institution=data.institution,
-            position=data.position,
-            sector=data.sector,
-            language=data.language,
-            status=RegistrationStatus.PENDING_APPROVAL,
-            ticket_version=1,
-            manage_token_version=1,
-            invite_sequence=event.invite_sequence,
-            privacy_notice_version=PRIVACY_NOTICE_VERSION,
-            consent_given_at=moment,
-        )
-        registration.ticket_hash = hash_token(self.ticket_code(registration))
-        registration.manage_token_hash = hash_token(self.manage_token(registration))
-        registration.join_token_hash = hash_token(
-            derive_token(self.tokens.secret_key, TokenPurpose.JOIN, registration.id, 1)
-        )
-        return registration
+    def _registration_values(self, data: RegistrationData, moment: datetime) -> dict[str, Any]:
+        """Every column of a new registration but its event, status and invite sequence."""
+        key = uuid7()
+        secret = self.tokens.secret_key
+        created = datetime.now(UTC)
+        return {
+            "id": key,
+            "full_name": data.full_name,
+            "email": data.email,
+            "email_normalized": data.email_normalized,
+            "country": data.country,
+            "institution": data.institution,
+            "position": data.position,
+            "sector": data.sector,
+            "language": data.language,
+            "ticket_version": 1,
+            "ticket_hash": hash_token(derive_token(secret, TokenPurpose.TICKET, key, 1)),
+            "manage_token_version": 1,
+            "manage_token_hash": hash_token(derive_token(secret, TokenPurpose.MANAGE, key, 1)),
+            "join_token_hash": hash_token(derive_token(secret, TokenPurpose.JOIN, key, 1)),
+            "privacy_notice_version": PRIVACY_NOTICE_VERSION,
+            "consent_given_at": moment,
+            "waitlisted_at": None,
+            "cancelled_at": None,
+            "anonymised_at": None,
+            "created_at": created,
+            "updated_at": created,
+        }
 
     # --- cancelling ---------------------------------------------------------------------------------
 
@@ -442,6 +532,18 @@ def queue_registration_mail(
         dedupe_key=dedupe_key,
         mass_message_id=mass_message_id,
     )
+
+
+_REGISTRATIONS = cast(sa.Table, Registration.__table__)
+_CHANGES = cast(sa.Table, RegistrationChange.__table__)
+
+
+def _insert_unless_registered(dialect: str, values: dict[str, Any]) -> ReturningInsert[tuple[UUID]]:
+    """INSERT a registration; no row (and no error) when the email is already actively registered."""
+    new_id = _REGISTRATIONS.c.id
+    if dialect == "postgresql":
+        return postgresql.insert(_REGISTRATIONS).values(values).on_conflict_do_nothing().returning(new_id)
+    return sqlite.insert(_REGISTRATIONS).values(values).on_conflict_do_nothing().returning(new_id)
 
 
 _MAIL_FOR_STATUS = {
