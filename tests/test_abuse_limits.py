@@ -6,6 +6,8 @@ and shows that the 11th attempt is refused whichever process it reaches.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +24,7 @@ from conftest import (
     add_event,
     create_user,
     csrf_token,
+    login,
     make_settings,
     registration_form,
     submit_registration,
@@ -241,6 +244,37 @@ async def test_default_limits_let_an_office_register_together(
             for number in range(31)
         ]
     assert statuses == [201] * 30 + [429]
+
+
+async def test_counter_keys_are_keyed_hashes_not_reversible(
+    limited_client: AsyncTestClient[Litestar],
+    limited_settings: Settings,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    """No counter keeps an address or email readable, nor as a plain hash anyone can recompute."""
+    await add_event(session_maker)
+    await create_user(session_maker, "admin@example.org", Role.ADMIN)
+    email = "person@example.org"
+    await submit_registration(limited_client, "launch", email=email)
+    await resend(limited_client, email)
+    await login(limited_client, "Admin@Example.org", "wrong")
+    async with session_maker() as session:
+        keys = (await session.execute(sa.select(RateLimitBucket.key))).scalars().all()
+    forms = sorted(key.split(":")[:2] for key in keys)
+    assert forms == [[form, kind] for form in ("login", "register", "resend") for kind in ("email", "ip")]
+    ip = "testclient"  # the test client's address (scope["client"])
+    identifiers = (ip, email, "admin@example.org")
+    plain = {hashlib.sha256(value.encode()).hexdigest()[:32] for value in identifiers}
+    secret = limited_settings.secret_key.encode()
+    keyed = {
+        hmac.new(secret, f"ratelimit:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+        for value in identifiers
+    }
+    for key in keys:
+        part = key.split(":", 2)[2]
+        assert not any(value in key for value in identifiers), key
+        assert part not in plain, key
+        assert part in keyed, key
 
 
 # --- honeypot --------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from events_app.db.models import RateLimitBucket
+from events_app.lib.security import keyed_digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +41,13 @@ class Verdict:
         return {"Retry-After": str(self.retry_after)} if not self.allowed else {}
 
 
-def hashed(value: str) -> str:
-    """A key part that does not keep an email or address readable in the table."""
-    return hashlib.sha256(value.encode()).hexdigest()[:32]
+def hashed(secret_key: str, value: str) -> str:
+    """A key part that keeps an email or address neither readable nor reversible in the table.
+
+    Keyed with the installation's secret: a plain hash of every IPv4 address, or of a list of emails,
+    would give them back.
+    """
+    return keyed_digest(secret_key, "ratelimit", value)
 
 
 async def _count(session: AsyncSession, key: str, window: timedelta) -> tuple[int, datetime, datetime]:

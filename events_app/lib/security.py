@@ -28,10 +28,22 @@ class TokenPurpose(StrEnum):
     CERTIFICATE = "certificate"
 
 
+def _mac(secret_key: str, message: str) -> bytes:
+    return hmac.new(secret_key.encode(), message.encode(), hashlib.sha256).digest()
+
+
 def derive_token(secret_key: str, purpose: TokenPurpose, subject_id: UUID, version: int) -> str:
-    message = f"{purpose.value}:{subject_id}:{version}".encode()
-    digest = hmac.new(secret_key.encode(), message, hashlib.sha256).digest()[:TOKEN_BYTES]
+    digest = _mac(secret_key, f"{purpose.value}:{subject_id}:{version}")[:TOKEN_BYTES]
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def keyed_digest(secret_key: str, purpose: str, value: str) -> str:
+    """A pseudonym of ``value`` (an address, an email) that only the installation's secret can link.
+
+    A plain hash of an IPv4 address or of an email from a known list is reversed by trying them all;
+    an HMAC under the secret is not, so a counter's key is no personal data without the secret.
+    """
+    return _mac(secret_key, f"{purpose}:{value}").hex()[:32]
 
 
 def hash_token(token: str) -> str:

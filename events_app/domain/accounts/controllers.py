@@ -16,7 +16,7 @@ from events_app.domain.accounts.deps import session_cookie_name, session_token
 from events_app.domain.accounts.services import SESSION_LIFETIME, AccountService
 from events_app.domain.audit.services import record
 from events_app.lib.i18n import gettext
-from events_app.lib.ratelimit import hit
+from events_app.lib.ratelimit import hashed, hit
 from events_app.lib.web import client_ip
 
 LOGIN_LIMIT_PER_EMAIL = 10
@@ -53,12 +53,10 @@ class AuthController(Controller):
         email = str(data.get("email", ""))[:320]
         password = str(data.get("password", ""))[:1000]
         target = safe_next(data.get("next"))
-        allowed = await hit(
-            db_session, f"login:ip:{client_ip(request.scope)}", LOGIN_LIMIT_PER_IP, LOGIN_WINDOW
-        )
-        allowed &= await hit(
-            db_session, f"login:email:{email.strip().lower()}", LOGIN_LIMIT_PER_EMAIL, LOGIN_WINDOW
-        )
+        ip_key = hashed(settings.secret_key, client_ip(request.scope))
+        email_key = hashed(settings.secret_key, email.strip().lower())
+        allowed = await hit(db_session, f"login:ip:{ip_key}", LOGIN_LIMIT_PER_IP, LOGIN_WINDOW)
+        allowed &= await hit(db_session, f"login:email:{email_key}", LOGIN_LIMIT_PER_EMAIL, LOGIN_WINDOW)
         await db_session.commit()  # the attempt counts even when the login fails
         if not allowed:
             context = {

@@ -30,18 +30,24 @@ def honeypot_filled(data: Mapping[str, Any]) -> bool:
 
 
 def _limits(
-    form: str, ip: str, email_normalized: str | None, per_ip: tuple[int, int], per_email: tuple[int, int]
+    secret_key: str,
+    form: str,
+    ip: str,
+    email_normalized: str | None,
+    per_ip: tuple[int, int],
+    per_email: tuple[int, int],
 ) -> list[Limit]:
     """Per address (every attempt) and per email (attempts with a valid email); (limit, window seconds)."""
-    limits = [Limit(f"{form}:ip:{hashed(ip)}", per_ip[0], timedelta(seconds=per_ip[1]))]
+    limits = [Limit(f"{form}:ip:{hashed(secret_key, ip)}", per_ip[0], timedelta(seconds=per_ip[1]))]
     if email_normalized:
-        key = f"{form}:email:{hashed(email_normalized)}"
+        key = f"{form}:email:{hashed(secret_key, email_normalized)}"
         limits.append(Limit(key, per_email[0], timedelta(seconds=per_email[1])))
     return limits
 
 
 def registration_limits(settings: Settings, ip: str, email_normalized: str | None) -> list[Limit]:
     return _limits(
+        settings.secret_key,
         "register",
         ip,
         email_normalized,
@@ -52,6 +58,7 @@ def registration_limits(settings: Settings, ip: str, email_normalized: str | Non
 
 def resend_limits(settings: Settings, ip: str, email_normalized: str | None) -> list[Limit]:
     return _limits(
+        settings.secret_key,
         "resend",
         ip,
         email_normalized,
