@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from conftest import (
+    SmtpServer,
     add_event,
     create_user,
     csrf_token,
@@ -257,7 +258,7 @@ async def _every_stored_value(session_maker: Maker) -> str:
 
 
 async def test_erase_my_data(
-    client: Client, session_maker: Maker, settings: Settings, worker: OutboxWorker
+    client: Client, session_maker: Maker, settings: Settings, worker: OutboxWorker, smtp_server: SmtpServer
 ) -> None:
     event = await add_event(
         session_maker, capacity=1, waitlist_enabled=True, kind="online", join_url="https://meet.example.org/x"
@@ -344,6 +345,7 @@ async def test_erase_my_data(
         await session.commit()
     counts_before = await _counts_by_country(session_maker, event.id)
     assert ERASED_EMAIL in await _every_stored_value(session_maker)
+    mails_before = len(smtp_server.messages)
     token = manage_token(settings, registration)
     ticket = derive_token(
         settings.secret_key, TokenPurpose.TICKET, registration.id, registration.ticket_version
@@ -360,6 +362,18 @@ async def test_erase_my_data(
     csrf = await csrf_token(client, f"/my/{token}/erase")
     erased = await client.post(f"/my/{token}/erase", data={"_csrf_token": csrf})
     assert erased.status_code == 200, erased.text
+
+    # The cancellation still reaches the person, with the calendar CANCEL of their invite (same UID)...
+    await worker.drain()
+    [cancel_mail] = [mail for mail in smtp_server.messages[mails_before:] if ERASED_EMAIL in mail["To"]]
+    assert ERASED_FULL_NAME in str(cancel_mail["To"])
+    calendar = next(part for part in cancel_mail.walk() if part.get_content_type() == "text/calendar")
+    ics = calendar.get_content()
+    assert "METHOD:CANCEL" in ics
+    assert f"registration-{registration.id}@events-app" in ics.replace("\r\n ", "")
+    assert ERASED_EMAIL in ics.replace("\r\n ", "").lower()
+    # ... and once it is delivered, the worker's job blanks that last row too.
+    await worker.run_periodic_jobs()
 
     # The person's data is nowhere any more; the row stays for the counts.
     everything = await _every_stored_value(session_maker)

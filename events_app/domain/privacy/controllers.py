@@ -16,7 +16,6 @@ from litestar.status_codes import HTTP_410_GONE
 from events_app.db.models import Registration, Role
 from events_app.deps import DbSession, PathStr, RegistrationServiceDep, SettingsDep, ViewerZone
 from events_app.domain.accounts.deps import PrincipalDep
-from events_app.domain.audit.services import record
 from events_app.domain.events.schemas import present_event
 from events_app.domain.privacy import services
 from events_app.domain.privacy.notices import CURRENT_NOTICE, NOTICE_VERSIONS, NoticeVersion, notice_template
@@ -95,16 +94,7 @@ class PrivacyPages(Controller):
         data = await services.export_data(
             session, registration, mail_composer, settings.base_url, datetime.now(UTC)
         )
-        record(
-            session,
-            None,
-            "registration_data_exported",
-            "registration",
-            registration.id,
-            registration.event_id,
-            by="participant",
-        )
-        await session.commit()
+        await services.record_export(session, registration)
         filename = f"my-data-{registration.event.slug}.json"
         headers = {**SECRET_PAGE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'}
         body = msgspec.json.format(msgspec.json.encode(data), indent=2)

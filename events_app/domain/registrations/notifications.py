@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -173,6 +173,8 @@ class RegistrationMailComposer:
     async def render(self, session: AsyncSession, message: OutboxMessage) -> RenderedMail:
         """The message of an outbox row, ready to send; raises :class:`SkipMessage` when it no longer
         applies."""
+        if message.registration_id is None and message.kind == MailKind.LINKS.value:
+            await _links_addressee(session, message)
         if message.registration_id is None:
             raise LookupError(f"outbox row {message.id} has no registration")
         batch = session.info.get(_BATCH_KEY)
@@ -182,7 +184,7 @@ class RegistrationMailComposer:
         if registration is None:
             raise LookupError(f"registration {message.registration_id} is gone")
         if registration.anonymised_at is not None:
-            raise SkipMessage("the person's data was erased")
+            registration = _erased_stand_in(message, registration)
         kind = MailKind(message.kind)
         if kind in _ONLY_WHILE_CONFIRMED and registration.status is not RegistrationStatus.CONFIRMED:
             raise SkipMessage(f"the registration is {registration.status.value} now")
@@ -285,6 +287,27 @@ class RegistrationMailComposer:
         mail.attachments.append(Attachment("ticket.png", png, "image", "png"))
 
 
+class _ErasedPerson:
+    """An erased registration as the cancellation of its "erase my data" still needs it: the address
+    and name come from that one outbox row's payload, never from (nor into) the blanked row."""
+
+    def __init__(self, registration: Registration, email: str, full_name: str) -> None:
+        self._registration = registration
+        self.email = email
+        self.full_name = full_name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._registration, name)
+
+
+def _erased_stand_in(message: OutboxMessage, registration: Registration) -> Registration:
+    """Only the erasure's own cancellation goes out once the data is erased; anything else is skipped."""
+    person = message.payload.get("erased_person")
+    if message.kind != MailKind.CANCELLED.value or not isinstance(person, dict) or not person.get("email"):
+        raise SkipMessage("the person's data was erased")
+    return cast(Registration, _ErasedPerson(registration, str(person["email"]), str(person.get("name", ""))))
+
+
 def _address(email: str, name: str) -> Address:
     username, _, domain = email.rpartition("@")
     return Address(display_name=name, username=username, domain=domain)
@@ -299,6 +322,29 @@ async def waitlist_context(
     session: AsyncSession, message: OutboxMessage, registration: Registration
 ) -> dict[str, Any]:
     return {"position": await waitlist_position(session, registration)}
+
+
+async def _links_addressee(session: AsyncSession, message: OutboxMessage) -> None:
+    """Tie a "resend my links" row, queued for a typed address, to its newest active registration.
+
+    The request queues the row whether the address is known or not, so its timing tells nothing; the
+    decision is taken here. An unknown address is skipped and the row forgets it. The newest
+    registration carries the mail (its language); the list itself is built by :func:`links_hook`.
+    """
+    found = (
+        await session.execute(
+            sa.select(Registration.id, Registration.language)
+            .where(
+                Registration.email_normalized == message.recipient,
+                Registration.status.in_(ACTIVE_REGISTRATION_STATUSES),
+            )
+            .order_by(Registration.created_at.desc(), Registration.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if found is None:
+        raise SkipMessage("no active registration for this address", forget_recipient=True)
+    message.registration_id, message.language = found[0], found[1]
 
 
 def links_hook(settings: Settings) -> ContextHook:
