@@ -38,7 +38,11 @@ from events_app.db.models import (
     ScanAttempt,
     metadata,
 )
+from events_app.domain.accounts.permissions import Principal
 from events_app.domain.audit.services import record
+from events_app.domain.events.manage_services import EventManagementService
+from events_app.domain.messages.schemas import MessageDraft, RecipientFilter
+from events_app.domain.messages.services import MessageService
 from events_app.domain.privacy.notices import NOTICE_VERSIONS, PRIVACY_NOTICE_VERSION
 from events_app.domain.privacy.services import ERASED_NAME, anonymise_expired
 from events_app.domain.registrations import schemas
@@ -573,3 +577,37 @@ async def test_organisers_see_what_will_be_purged_and_when(
     assert f"The personal data of 1 registration will be anonymised on {date_text}." in page.text
     listing = await client.get("/manage/privacy?lang=en")
     assert "<td>1</td>" in listing.text
+
+
+async def test_anonymised_registrations_are_mailed_nothing(session_maker: Maker, settings: Settings) -> None:
+    """Retention keeps statuses (counts stay right), but nobody anonymised is a recipient any more: a
+    mass message, an event move or cancellation, reminders and the door list leave them out."""
+    event = await _past_event(session_maker, "over", timedelta(days=settings.retention_days + 1))
+    for email in ("gone.one@example.org", "gone.two@example.org"):
+        await _register_in_the_past(session_maker, settings, "over", email, "CO")
+    async with session_maker() as session:
+        assert await anonymise_expired(session, settings.retention_days) == 2
+    await _register_in_the_past(session_maker, settings, "over", "still.here@example.org", "MX")
+    admin = await create_user(session_maker, "admin@example.org", Role.ADMIN)
+    principal = Principal(admin.id, admin.email, Role.ADMIN, frozenset(), frozenset())
+    tokens = TokenSettings(secret_key=settings.secret_key, message_id_domain=message_id_domain(settings))
+
+    async def queued(kind: str) -> list[str]:
+        async with session_maker() as session:
+            rows = await session.execute(
+                sa.select(Registration.email)
+                .join(OutboxMessage, OutboxMessage.registration_id == Registration.id)
+                .where(OutboxMessage.kind == kind, OutboxMessage.status == OutboxStatus.QUEUED)
+            )
+            return list(rows.scalars())
+
+    async with session_maker() as session:
+        messages = MessageService(session, settings)
+        draft = MessageDraft(RecipientFilter(), {"es": {"subject": "Hola", "body": "Hola {name}"}})
+        loaded = await session.get_one(Event, event.id)
+        assert (await messages.preview(loaded, draft)).recipient_count == 1
+        assert await messages.send(principal, loaded, draft) is not None
+    assert await queued("mass_message") == ["still.here@example.org"]
+    async with session_maker() as session:
+        assert await EventManagementService(session, tokens).cancel(principal, event.id) == 1
+    assert await queued("event_cancelled") == ["still.here@example.org"]

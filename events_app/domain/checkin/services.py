@@ -358,7 +358,7 @@ async def manifest(session: AsyncSession, principal: Principal, event: Event) ->
             live.c.device,
         )
         .outerjoin(live, live.c.registration_id == Registration.id)
-        .where(Registration.event_id == event.id)
+        .where(Registration.event_id == event.id, Registration.anonymised_at.is_(None))
         .order_by(Registration.full_name, Registration.id)
     )
     entries = [
@@ -411,6 +411,7 @@ async def search(session: AsyncSession, event_id: UUID, terms: str) -> list[Sear
         .outerjoin(live, live.c.registration_id == Registration.id)
         .where(
             Registration.event_id == event_id,
+            Registration.anonymised_at.is_(None),
             sa.or_(
                 Registration.full_name.ilike(pattern, escape="\\"),
                 Registration.email_normalized.ilike(pattern, escape="\\"),

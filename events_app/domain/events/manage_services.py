@@ -374,7 +374,9 @@ class EventManagementService:
             "updated_at": sa.literal(now, type_=table.c.updated_at.type),
         }
         select = sa.select(*(expression.label(name) for name, expression in values.items())).where(
-            Registration.event_id == event_id, Registration.status.in_(statuses)
+            Registration.event_id == event_id,
+            Registration.status.in_(statuses),
+            Registration.anonymised_at.is_(None),  # erased people (retention keeps their status)
         )
         result = await self.session.execute(sa.insert(table).from_select(list(values), select))
         outbox.mark_written(self.session)

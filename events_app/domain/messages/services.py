@@ -102,7 +102,11 @@ def render_text(text: dict[str, str], values: dict[str, str]) -> tuple[str, str]
 
 
 def recipient_conditions(event_id: UUID, filters: RecipientFilter) -> list[ColumnElement[bool]]:
-    conditions = [Registration.event_id == event_id, Registration.status.in_(filters.statuses)]
+    conditions = [
+        Registration.event_id == event_id,
+        Registration.status.in_(filters.statuses),
+        Registration.anonymised_at.is_(None),  # erased people are nobody to write to
+    ]
     if filters.country:
         conditions.append(Registration.country == filters.country)
     if filters.language:

@@ -157,6 +157,7 @@ async def _unreminded(
         .where(
             Registration.event_id == event_id,
             Registration.status == RegistrationStatus.CONFIRMED,
+            Registration.anonymised_at.is_(None),
             Registration.created_at <= reminder_at,
             ~already,
         )
