@@ -90,6 +90,9 @@ class Principal:
     # --- check-in -----------------------------------------------------------------------------------
 
     def checks_in(self, event_id: UUID) -> bool:
-        return self.is_admin or (
-            self.role in (Role.CHECKIN_STAFF, Role.EVENT_MANAGER) and event_id in self.event_ids
-        )
+        return checks_in_at(self.role, event_id in self.event_ids)
+
+
+def checks_in_at(role: Role, assigned: bool) -> bool:
+    """Whether a user with ``role`` checks people in at an event (``assigned``: assigned to it)."""
+    return role is Role.ADMIN or (role in (Role.CHECKIN_STAFF, Role.EVENT_MANAGER) and assigned)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -120,17 +122,28 @@ class AccountService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
             )
 
     async def principal_for_session(self, token: str | None) -> Principal | None:
-        if not token:
+        return await self.principal_for(session_caller(token)) if token else None
+
+    async def principal_for(self, caller: Caller) -> Principal | None:
+        """The principal behind a session or an API token, with its events and countries.
+
+        One statement (a user has events or countries, seldom both, so a few rows); an API token's
+        "last used" time is kept in the caller's transaction.
+        """
+        rows = (await self.session.execute(_PRINCIPAL_READS[caller.kind], caller.params)).all()
+        if not rows:
             return None
-        result = await self.session.execute(
-            sa.select(UserSession).where(
-                UserSession.token_hash == hash_token(token), UserSession.expires_at > datetime.now(UTC)
-            )
+        first = rows[0]
+        if first.token_id is not None:
+            await note_api_token_use(self.session, first.token_id, first.last_used_at)
+        return Principal(
+            user_id=first.user_id,
+            email=first.email,
+            role=first.role,
+            event_ids=frozenset(row.event_id for row in rows if row.event_id is not None),
+            countries=frozenset(row.country for row in rows if row.country is not None),
+            via=f"api-token:{first.token_name}" if first.token_id is not None else "",
         )
-        login = result.scalar_one_or_none()
-        if login is None or not login.user.is_active:
-            return None
-        return Principal.of(login.user)
 
     # --- API tokens ---------------------------------------------------------------------------------
 
@@ -151,20 +164,101 @@ class AccountService(SQLAlchemyAsyncRepositoryService[User, UserRepository]):
         return record
 
     async def principal_for_api_token(self, token: str | None) -> Principal | None:
-        if not token:
-            return None
-        result = await self.session.execute(
-            sa.select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
-        )
-        record = result.scalar_one_or_none()
-        if record is None or not record.user.is_active:
-            return None
-        now = datetime.now(UTC)
-        # A scanner calls many times a second: write "last used" once a minute, not on every call
-        # (every write would lock the token's row and cost a flush).
-        if record.last_used_at is None or now - _aware(record.last_used_at) >= LAST_USED_RESOLUTION:
-            record.last_used_at = now
-        return Principal.of(record.user, via=f"api-token:{record.name}")
+        return await self.principal_for(api_token_caller(token)) if token else None
+
+
+# --- who is asking ------------------------------------------------------------------------------------
+# Built once: a statement object reused for every request keeps its compiled form and cache key (building
+# and compiling one again costs more than running it). Other areas join their own reads to these (the
+# door check-in reads the caller, the event and the ticket in one statement).
+
+#: The user logged in with a session cookie: no row when it is unknown, expired or the user inactive.
+#: Columns: user_id, email, role, token_id, token_name, last_used_at (the last three NULL here).
+SESSION_CALLER = (
+    sa.select(
+        User.id.label("user_id"),
+        User.email,
+        User.role,
+        sa.null().label("token_id"),
+        sa.null().label("token_name"),
+        sa.null().label("last_used_at"),
+    )
+    .select_from(UserSession)
+    .join(User, User.id == UserSession.user_id)
+    .where(
+        UserSession.token_hash == sa.bindparam("caller_token_hash"),
+        UserSession.expires_at > sa.bindparam("caller_now"),
+        User.is_active.is_(True),
+    )
+)
+#: The user holding an API token: no row when it is unknown, revoked or the user inactive. Columns as
+#: SESSION_CALLER; token_id and last_used_at go on to :func:`note_api_token_use`.
+API_TOKEN_CALLER = (
+    sa.select(
+        User.id.label("user_id"),
+        User.email,
+        User.role,
+        ApiToken.id.label("token_id"),
+        ApiToken.name.label("token_name"),
+        ApiToken.last_used_at,
+    )
+    .select_from(ApiToken)
+    .join(User, User.id == ApiToken.user_id)
+    .where(
+        ApiToken.token_hash == sa.bindparam("caller_token_hash"),
+        ApiToken.revoked_at.is_(None),
+        User.is_active.is_(True),
+    )
+)
+CALLERS: dict[str, sa.Select[Any]] = {"session": SESSION_CALLER, "api_token": API_TOKEN_CALLER}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who says they are asking: ``kind`` names the statement in :data:`CALLERS`, ``params`` its values."""
+
+    kind: str
+    params: dict[str, Any]
+
+
+def session_caller(token: str) -> Caller:
+    return Caller("session", {"caller_token_hash": hash_token(token), "caller_now": datetime.now(UTC)})
+
+
+def api_token_caller(token: str) -> Caller:
+    return Caller("api_token", {"caller_token_hash": hash_token(token)})
+
+
+def _principal_read(caller: sa.Select[Any]) -> sa.Select[Any]:
+    found = caller.subquery("caller")
+    return (
+        sa.select(found, EventAssignment.event_id, FocalPointCountry.country)
+        .select_from(found)
+        .outerjoin(EventAssignment, EventAssignment.user_id == found.c.user_id)
+        .outerjoin(FocalPointCountry, FocalPointCountry.user_id == found.c.user_id)
+    )
+
+
+_PRINCIPAL_READS = {kind: _principal_read(query) for kind, query in CALLERS.items()}
+_NOW = sa.bindparam("now", type_=ApiToken.last_used_at.type)
+_TOKEN_USED = (
+    sa.update(ApiToken)
+    .where(ApiToken.id == sa.bindparam("token_id"))
+    .values(last_used_at=_NOW, updated_at=_NOW)
+)
+
+
+async def note_api_token_use(session: AsyncSession, token_id: UUID, last_used_at: datetime | None) -> None:
+    """Keep the token's "last used" time, in the caller's transaction.
+
+    A scanner calls many times a second: it is written once a minute, not on every call (every write
+    would lock the token's row).
+    """
+    now = datetime.now(UTC)
+    if last_used_at is not None and now - _aware(last_used_at) < LAST_USED_RESOLUTION:
+        return
+    connection = await session.connection()
+    await connection.execute(_TOKEN_USED, {"token_id": token_id, "now": now})
 
 
 def _aware(moment: datetime) -> datetime:

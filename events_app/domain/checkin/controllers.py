@@ -29,7 +29,7 @@ from events_app.db.models import Event, Registration
 from events_app.deps import DbSession, RegistrationServiceDep, SettingsDep
 from events_app.domain.accounts.deps import PrincipalDep, session_token
 from events_app.domain.accounts.permissions import Principal
-from events_app.domain.accounts.services import AccountService
+from events_app.domain.accounts.services import AccountService, Caller, api_token_caller, session_caller
 from events_app.domain.checkin import services, views
 from events_app.domain.checkin.schemas import (
     CheckinInvalid,
@@ -47,7 +47,7 @@ from events_app.domain.checkin.schemas import (
     parse_undo,
     search_terms,
 )
-from events_app.domain.checkin.services import NonceReused
+from events_app.domain.checkin.services import RateLimited, Refusal
 from events_app.domain.registrations.views import API_INPUT_ERRORS, ApiError
 from events_app.lib.i18n import gettext
 from events_app.lib.web import client_ip
@@ -80,24 +80,35 @@ def csrf_header_matches(request: Request[Any, Any, Any], secret: str) -> bool:
     return header is not None and cookie is not None and compare_digest(header, cookie)
 
 
+def _caller(request: Request[Any, Any, Any], secret_key: str) -> Caller | None:
+    """Who says they are asking: a Bearer API token, or a session cookie sent with the CSRF header; None
+    when neither was sent."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme:
+        token = token.strip()
+        return api_token_caller(token) if scheme.lower() == "bearer" and token else None
+    cookie = session_token(request)
+    return session_caller(cookie) if cookie and csrf_header_matches(request, secret_key) else None
+
+
+def _not_logged_in() -> NotAuthorizedException:
+    return NotAuthorizedException(
+        gettext("Log in, or send an API token."), headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
 async def provide_checkin_principal(
     request: Request[Any, Any, Any], db_session: DbSession, settings: SettingsDep
 ) -> Principal:
     """A Bearer API token, or a session cookie sent with the CSRF header; else 401."""
-    accounts = AccountService(session=db_session)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    caller = _caller(request, settings.secret_key)
     principal = None
-    async with services.write_turn(db_session):
-        if scheme:
-            if scheme.lower() == "bearer" and token:
-                principal = await accounts.principal_for_api_token(token.strip())
-        elif csrf_header_matches(request, settings.secret_key):
-            principal = await accounts.principal_for_session(session_token(request))
-        await db_session.commit()  # ends the transaction (and its SQLite write lock) at once
+    if caller is not None:
+        async with services.write_turn(db_session):
+            principal = await AccountService(session=db_session).principal_for(caller)
+            await db_session.commit()  # ends the transaction (and its SQLite write lock) at once
     if principal is None:
-        raise NotAuthorizedException(
-            gettext("Log in, or send an API token."), headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise _not_logged_in()
     return principal
 
 
@@ -121,18 +132,20 @@ def _nonce_reused() -> Response[ApiError]:
 
 
 async def _scan(
-    request: Request[Any, Any, Any], db_session: DbSession, principal: Principal, scan: Scan
+    request: Request[Any, Any, Any], db_session: DbSession, caller: Caller, scan: Scan
 ) -> Response[ScanAnswer] | Response[ApiError]:
-    async with services.write_turn(db_session):
-        event = await _event_or_404(db_session, principal, scan.event_id)
-        if not await services.allow_scan(db_session, principal, scan.device, client_ip(request.scope)):
-            body = ApiError(detail=gettext(views.MSG_TOO_MANY), code="rate_limited")
-            return Response(body, status_code=HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": "60"})
-        try:
-            answer = await services.check_in(db_session, principal, event, scan)
-        except NonceReused:
-            return _nonce_reused()
-    return Response(answer, headers=NO_STORE)
+    outcome = await services.scan_as(db_session, caller, scan, client_ip(request.scope))
+    if isinstance(outcome, ScanAnswer):
+        return Response(outcome, headers=NO_STORE)
+    if isinstance(outcome, RateLimited):
+        body = ApiError(detail=gettext(views.MSG_TOO_MANY), code="rate_limited")
+        headers = {"Retry-After": str(outcome.retry_after)}
+        return Response(body, status_code=HTTP_429_TOO_MANY_REQUESTS, headers=headers)
+    if outcome is Refusal.NONCE_REUSED:
+        return _nonce_reused()
+    if outcome is Refusal.NOT_LOGGED_IN:
+        raise _not_logged_in()
+    raise NotFoundException()
 
 
 _API_ERRORS = {
@@ -168,14 +181,20 @@ class CheckinApi(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[ScanIn],
-        checkin_principal: CheckinPrincipal,
         db_session: DbSession,
+        settings: SettingsDep,
     ) -> Response[ScanAnswer] | Response[ApiError]:
+        # No principal dependency: who is asking is read in the scan's own single statement.
+        caller = _caller(request, settings.secret_key)
+        if caller is None:
+            raise _not_logged_in()
         try:
             scan = parse_scan(data, datetime.now(UTC))
         except CheckinInvalid as invalid:
+            if not await services.caller_is_known(db_session, caller):
+                raise _not_logged_in() from None
             return _invalid(invalid)
-        return await _scan(request, db_session, checkin_principal, scan)
+        return await _scan(request, db_session, caller, scan)
 
     @post(
         "/undo",
@@ -306,7 +325,8 @@ class CheckinPages(Controller):
             return await _scanner_page(
                 db_session, principal, event, q, status_code=HTTP_422_UNPROCESSABLE_ENTITY
             )
-        response = await _scan(request, db_session, principal, scan)
+        caller = session_caller(session_token(request) or "")
+        response = await _scan(request, db_session, caller, scan)
         return await _scanner_page(
             db_session, principal, event, q, response.content, response.status_code or 200
         )

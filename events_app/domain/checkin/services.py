@@ -12,22 +12,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import math
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, cast
 from uuid import UUID
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 from uuid_utils.compat import uuid7
 
-from events_app.db.models import CheckIn, Event, Registration, RegistrationStatus, Role, ScanAttempt
-from events_app.domain.accounts.permissions import Principal
+from events_app.db.models import (
+    CheckIn,
+    Event,
+    EventAssignment,
+    RateLimitBucket,
+    Registration,
+    RegistrationStatus,
+    Role,
+    ScanAttempt,
+)
+from events_app.domain.accounts.permissions import Principal, checks_in_at
+from events_app.domain.accounts.services import CALLERS, Caller, note_api_token_use
 from events_app.domain.audit.services import record
 from events_app.domain.checkin.schemas import (
     SEARCH_LIMIT,
@@ -42,13 +54,12 @@ from events_app.domain.checkin.schemas import (
 )
 from events_app.domain.checkin.views import result_message, undo_message
 from events_app.domain.registrations.services import MailKind, TokenSettings, queue_registration_mail
-from events_app.lib.ratelimit import hit
 from events_app.lib.security import TokenPurpose, derive_token, hash_token, looks_like_token
 
 RATE_PER_DEVICE = 600
 RATE_PER_IP = 3000
 RATE_WINDOW = timedelta(minutes=1)
-#: A scan that lost a race (unique index or nonce) is decided again, seeing the winner.
+#: A scan that lost a race (the live check-in's unique index, or its nonce) is decided again.
 MAX_TRIES = 3
 
 _REFUSALS = {
@@ -82,10 +93,6 @@ async def write_turn(session: AsyncSession) -> AsyncIterator[None]:
         turn = _SQLITE_TURNS[loop] = asyncio.Lock()
     async with turn:
         yield
-
-
-class NonceReused(Exception):
-    """The nonce was already used for a scan at another event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,17 +151,6 @@ async def checkin_events(session: AsyncSession, principal: Principal) -> Sequenc
     return (await session.execute(statement)).scalars().all()
 
 
-async def allow_scan(session: AsyncSession, principal: Principal, device: str, ip: str) -> bool:
-    """Count one scan per device and per address; commits at once so the counters lock nothing long."""
-    device_key = hashlib.sha256(device.encode()).hexdigest()[:24]
-    allowed = await hit(
-        session, f"checkin:device:{principal.user_id}:{device_key}", RATE_PER_DEVICE, RATE_WINDOW
-    )
-    allowed &= await hit(session, f"checkin:ip:{ip}", RATE_PER_IP, RATE_WINDOW)
-    await session.commit()
-    return allowed
-
-
 # --- deciding ---------------------------------------------------------------------------------------
 
 
@@ -162,15 +158,10 @@ async def _find_person(
     session: AsyncSession, code: str | None, registration_id: UUID | None
 ) -> tuple[Person, LiveCheckIn | None] | None:
     """The registration behind a code (or id), with its live check-in: one query."""
-    if code is not None:
-        if not looks_like_token(code):
-            return None
-        condition = Registration.ticket_hash == hash_token(code)
-    else:
-        condition = Registration.id == registration_id
-    live = sa.and_(CheckIn.registration_id == Registration.id, CheckIn.undone_at.is_(None))
-    statement = sa.select(*_PERSON_COLUMNS, CheckIn.scanned_at, CheckIn.device).outerjoin(CheckIn, live)
-    row = (await session.execute(statement.where(condition))).one_or_none()
+    if code is not None and not looks_like_token(code):
+        return None
+    statement = sa.select(*_PERSON_COLUMNS, CheckIn.scanned_at, CheckIn.device).outerjoin(CheckIn, _LIVE)
+    row = (await session.execute(statement.where(_which(code, registration_id)))).one_or_none()
     if row is None:
         return None
     existing = LiveCheckIn(row.scanned_at, row.device) if row.scanned_at is not None else None
@@ -184,10 +175,13 @@ async def lookup(
     found = await _find_person(session, code, registration_id)
     if found is None:
         return Verdict(ScanResult.INVALID)
-    person, existing = found
+    return _verdict(event_id, code is not None, *found)
+
+
+def _verdict(event_id: UUID, by_code: bool, person: Person, existing: LiveCheckIn | None) -> Verdict:
     if person.event_id != event_id:
         # A registration of another event chosen by hand is not revealed; a ticket says where it belongs.
-        return Verdict(ScanResult.OTHER_EVENT if code is not None else ScanResult.INVALID, person)
+        return Verdict(ScanResult.OTHER_EVENT if by_code else ScanResult.INVALID, person)
     refusal = _REFUSALS.get(person.status)
     if refusal is not None:
         return Verdict(refusal, person)
@@ -216,73 +210,268 @@ def answer_for(verdict: Verdict, scan: Scan, zone: str) -> ScanAnswer:
     return answer
 
 
-async def _replay(session: AsyncSession, scan: Scan) -> ScanAnswer | None:
-    row = (
-        await session.execute(
-            sa.select(ScanAttempt.event_id, ScanAttempt.answer).where(ScanAttempt.nonce == scan.nonce)
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    if row.event_id != scan.event_id:
-        raise NonceReused(scan.nonce)
-    return msgspec.convert(row.answer, ScanAnswer)
+# --- one scan, one transaction ----------------------------------------------------------------------
 
 
-async def _check_in_once(session: AsyncSession, principal: Principal, event: Event, scan: Scan) -> ScanAnswer:
-    replayed = await _replay(session, scan)
-    if replayed is not None:
-        return replayed
-    verdict = await lookup(session, event.id, code=scan.code, registration_id=scan.registration_id)
-    answer = answer_for(verdict, scan, event.timezone)
-    person = verdict.person
-    # A savepoint: losing a race rolls back only these rows, and the next try reads the winner's.
-    async with session.begin_nested():
-        if verdict.result is ScanResult.OK and person is not None:
-            session.add(
-                CheckIn(
-                    id=uuid7(),
-                    event_id=event.id,
-                    registration_id=person.id,
-                    device=scan.device,
-                    staff_user_id=principal.user_id,
-                    scanned_at=scan.scanned_at,
-                    nonce=scan.nonce,
-                )
-            )
-        session.add(
-            ScanAttempt(
-                id=uuid7(),
-                event_id=event.id,
-                registration_id=person.id if person is not None else None,
-                nonce=scan.nonce,
-                device=scan.device,
-                staff_user_id=principal.user_id,
-                result=verdict.result.value,
-                scanned_at=scan.scanned_at,
-                answer=msgspec.to_builtins(answer),
-            )
-        )
-    return answer
+class Refusal(StrEnum):
+    """Why a scan was not decided on."""
+
+    #: No such API token or session (401).
+    NOT_LOGGED_IN = "not_logged_in"
+    #: No such event, or the caller does not check people in there (404).
+    NOT_HERE = "not_here"
+    #: The nonce was already used for a scan at another event (422).
+    NONCE_REUSED = "nonce_reused"
 
 
-async def check_in(session: AsyncSession, principal: Principal, event: Event, scan: Scan) -> ScanAnswer:
-    """Decide on a scan and record it; commits. The same nonce again gets the first answer back.
+@dataclass(frozen=True, slots=True)
+class RateLimited:
+    retry_after: int
 
-    Raises :class:`NonceReused` when the nonce belongs to a scan at another event.
+
+_LIVE = sa.and_(CheckIn.registration_id == Registration.id, CheckIn.undone_at.is_(None))
+_BY_CODE = Registration.ticket_hash == sa.bindparam("ticket_hash", type_=sa.String())
+_BY_ID = Registration.id == sa.bindparam("registration_id", type_=Registration.id.type)
+
+
+def _which(code: str | None, registration_id: UUID | None) -> ColumnElement[bool]:
+    """The registration a scan names: by the hash of its ticket code, or by id (a hand check-in)."""
+    if code is not None:
+        return Registration.ticket_hash == hash_token(code) if looks_like_token(code) else sa.false()
+    return Registration.id == registration_id
+
+
+def _scan_read(caller: sa.Select[Any], which: ColumnElement[bool]) -> sa.Select[Any]:
+    """Everything a scan is decided on, in one statement of at most one row (none: nobody is logged in).
+
+    To the caller (an API token's or a session's user, see accounts' ``CALLERS``) are joined the event
+    (its time zone, and whether the caller is assigned to it), an earlier scan with the same nonce, and
+    the registration the scan names (``which``) with its live check-in. Every join is on a unique key.
     """
-    tries = 0
-    while True:
-        try:
-            answer = await _check_in_once(session, principal, event, scan)
-        except IntegrityError:
-            # Another device checked this person in (or this nonce was recorded) in the meantime.
-            tries += 1
-            if tries >= MAX_TRIES:
-                raise
-            continue
+    found = caller.subquery("caller")
+    event_id = sa.bindparam("event_id", type_=Event.id.type)
+    assigned = sa.exists().where(
+        EventAssignment.user_id == found.c.user_id, EventAssignment.event_id == event_id
+    )
+    joined = (
+        found.outerjoin(Event, Event.id == event_id)
+        .outerjoin(ScanAttempt, ScanAttempt.nonce == sa.bindparam("nonce", type_=sa.String()))
+        .outerjoin(Registration, which)
+        .outerjoin(CheckIn, _LIVE)
+    )
+    return sa.select(
+        *_PERSON_COLUMNS,
+        CheckIn.scanned_at.label("live_scanned_at"),
+        CheckIn.device.label("live_device"),
+        found.c.user_id,
+        found.c.role,
+        found.c.token_id,
+        found.c.last_used_at,
+        assigned.label("assigned"),
+        Event.timezone.label("zone"),
+        ScanAttempt.event_id.label("replay_event_id"),
+        ScanAttempt.answer.label("replay_answer"),
+    ).select_from(joined)
+
+
+# Built once (see accounts' CALLERS): by caller kind, and by ticket code (True) or by registration id.
+_SCAN_READS = {
+    (kind, by_code): _scan_read(caller, _BY_CODE if by_code else _BY_ID)
+    for kind, caller in CALLERS.items()
+    for by_code in (True, False)
+}
+_CHECKINS = cast(sa.Table, CheckIn.__table__)
+_ATTEMPTS = cast(sa.Table, ScanAttempt.__table__)
+_BUCKETS = cast(sa.Table, RateLimitBucket.__table__)
+_INSERT_CHECKIN = sa.insert(_CHECKINS)
+_INSERT_ATTEMPT = sa.insert(_ATTEMPTS)
+_INSERT_BUCKET = sa.insert(_BUCKETS)
+_NOW = sa.bindparam("now", type_=_BUCKETS.c.window_started_at.type)
+_EXPIRED = _BUCKETS.c.window_started_at <= sa.bindparam(
+    "window_start", type_=_BUCKETS.c.window_started_at.type
+)
+#: The scan's counters, locked in the order of their keys (PostgreSQL; SQLite has one writer at a time):
+#: an UPDATE of both at once locks them in whatever order it finds them, and two scans of the same
+#: device would deadlock on the device's and the address's counters.
+_LOCK_COUNTERS = (
+    sa.select(_BUCKETS.c.id)
+    .where(_BUCKETS.c.key.in_(sa.bindparam("keys", expanding=True)))
+    .order_by(_BUCKETS.c.key)
+    .with_for_update()
+)
+#: One hit on each of the scan's counters (fixed windows, as ``events_app.lib.ratelimit``), one statement.
+_COUNT_HITS = (
+    sa.update(_BUCKETS)
+    .where(_BUCKETS.c.id.in_(_LOCK_COUNTERS.scalar_subquery()))
+    .values(
+        hits=sa.case((_EXPIRED, 1), else_=_BUCKETS.c.hits + 1),
+        window_started_at=sa.case((_EXPIRED, _NOW), else_=_BUCKETS.c.window_started_at),
+        updated_at=_NOW,
+    )
+    .returning(_BUCKETS.c.key, _BUCKETS.c.hits, _BUCKETS.c.window_started_at)
+)
+
+
+async def _record(
+    connection: AsyncConnection, user_id: UUID, scan: Scan, verdict: Verdict, answer: ScanAnswer
+) -> None:
+    """Insert the check-in (for ``ok``) and the scan attempt.
+
+    Raises IntegrityError when a concurrent scan won (another device checked the person in, or this
+    nonce was recorded): the caller rolls back and decides again, seeing the winner.
+    """
+    now = datetime.now(UTC)
+    person = verdict.person
+    registration_id = person.id if person is not None else None
+    if verdict.result is ScanResult.OK:
+        await connection.execute(
+            _INSERT_CHECKIN,
+            {
+                "id": uuid7(),
+                "event_id": scan.event_id,
+                "registration_id": registration_id,
+                "device": scan.device,
+                "staff_user_id": user_id,
+                "scanned_at": scan.scanned_at,
+                "nonce": scan.nonce,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    await connection.execute(
+        _INSERT_ATTEMPT,
+        {
+            "id": uuid7(),
+            "event_id": scan.event_id,
+            "registration_id": registration_id,
+            "nonce": scan.nonce,
+            "device": scan.device,
+            "staff_user_id": user_id,
+            "result": verdict.result.value,
+            "scanned_at": scan.scanned_at,
+            "answer": msgspec.to_builtins(answer),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+
+
+async def _count_scan(connection: AsyncConnection, user_id: UUID, device: str, ip: str) -> RateLimited | None:
+    """One hit per device and per address; :class:`RateLimited` when either is over its limit.
+
+    An UPDATE of both counters; a counter not there yet (the first scan of a device that day) is
+    inserted, and two first scans at once make one of them lose a race and try again.
+    """
+    device_key = hashlib.sha256(device.encode()).hexdigest()[:24]
+    limits = {f"checkin:device:{user_id}:{device_key}": RATE_PER_DEVICE, f"checkin:ip:{ip}": RATE_PER_IP}
+    now = datetime.now(UTC)
+    counted = {
+        key: (hits, _aware(started))
+        for key, hits, started in await connection.execute(
+            _COUNT_HITS, {"keys": list(limits), "now": now, "window_start": now - RATE_WINDOW}
+        )
+    }
+    new = [key for key in limits if key not in counted]
+    if new:
+        await connection.execute(
+            _INSERT_BUCKET,
+            [
+                {
+                    "id": uuid7(),
+                    "key": key,
+                    "window_started_at": now,
+                    "hits": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for key in new
+            ],
+        )
+    retry_after = 0
+    for key, (hits, started) in counted.items():
+        if hits > limits[key]:
+            retry_after = max(retry_after, max(1, math.ceil((started + RATE_WINDOW - now).total_seconds())))
+    return RateLimited(retry_after) if retry_after else None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _scan_once(
+    session: AsyncSession, caller: Caller, scan: Scan, ip: str
+) -> ScanAnswer | RateLimited | Refusal:
+    connection = await session.connection()
+    by_code = scan.code is not None
+    params: dict[str, Any] = {**caller.params, "event_id": scan.event_id, "nonce": scan.nonce}
+    if scan.code is not None:
+        params["ticket_hash"] = hash_token(scan.code) if looks_like_token(scan.code) else ""
+    else:
+        params["registration_id"] = scan.registration_id
+    row = (await connection.execute(_SCAN_READS[caller.kind, by_code], params)).one_or_none()
+    if row is None:
+        return Refusal.NOT_LOGGED_IN
+    if row.zone is None or not checks_in_at(row.role, bool(row.assigned)):
+        return Refusal.NOT_HERE
+    if row.token_id is not None:
+        await note_api_token_use(session, row.token_id, row.last_used_at)
+    outcome: ScanAnswer | Refusal
+    if row.replay_event_id is not None:  # the same scan again: the first answer
+        same_event = row.replay_event_id == scan.event_id
+        outcome = msgspec.convert(row.replay_answer, ScanAnswer) if same_event else Refusal.NONCE_REUSED
+    else:
+        verdict = Verdict(ScanResult.INVALID)
+        if row.id is not None:
+            live = row.live_scanned_at
+            existing = LiveCheckIn(live, row.live_device) if live is not None else None
+            person = Person(*row[: len(_PERSON_COLUMNS)])
+            verdict = _verdict(scan.event_id, by_code, person, existing)
+        outcome = answer_for(verdict, scan, row.zone)
+        await _record(connection, row.user_id, scan, verdict, outcome)
+    # Counted last, so the counters' rows stay locked only until the commit that follows.
+    limited = await _count_scan(connection, row.user_id, scan.device, ip)
+    if limited is not None:
+        # Over the limit: nothing of this scan is kept but the hits, counted again on their own.
+        await session.rollback()
+        await _count_scan(await session.connection(), row.user_id, scan.device, ip)
         await session.commit()
-        return answer
+        return limited
+    await session.commit()
+    return outcome
+
+
+async def scan_as(
+    session: AsyncSession, caller: Caller, scan: Scan, ip: str
+) -> ScanAnswer | RateLimited | Refusal:
+    """Decide on a scan and record it, in one transaction; commits. The same nonce again gets the first
+    answer. Every scan (whatever its result) is a :class:`ScanAttempt` and counts against the per-device
+    and per-address limits; a refused caller (401, 404) counts nothing.
+    """
+    async with write_turn(session):
+        tries = 0
+        while True:
+            try:
+                outcome = await _scan_once(session, caller, scan, ip)
+            except IntegrityError:
+                await session.rollback()
+                tries += 1
+                if tries >= MAX_TRIES:
+                    raise
+                continue  # lost a race: decide again, seeing the winner
+            except BaseException:
+                await session.rollback()
+                raise
+            if outcome in (Refusal.NOT_LOGGED_IN, Refusal.NOT_HERE):
+                await session.rollback()
+            return outcome
+
+
+async def caller_is_known(session: AsyncSession, caller: Caller) -> bool:
+    """Whether ``caller`` is a logged-in user (a malformed scan answers 401 before 422)."""
+    async with write_turn(session):
+        found = (await session.execute(CALLERS[caller.kind], caller.params)).first() is not None
+        await session.rollback()
+    return found
 
 
 async def undo(
