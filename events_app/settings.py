@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     resend_limit_per_email_window_seconds: Annotated[int, Field(gt=0)] = 3600
 
     #: Personal data of registrations is anonymised this many days after their event ended.
-    retention_days: Annotated[int, Field(ge=0)] = 365
+    #: At least 1: there is no "off" (0 would anonymise every registration the moment its event ends).
+    retention_days: Annotated[int, Field(ge=1)] = 365
     #: Who people write to about their data (shown on the privacy notice).
     privacy_contact: str = "privacy@programme.example.org"
 

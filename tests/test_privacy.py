@@ -3,10 +3,13 @@ data" and the retention job (acceptance item 4 of the hardening issue), on SQLit
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from conftest import (
     SmtpServer,
@@ -14,11 +17,13 @@ from conftest import (
     create_user,
     csrf_token,
     login,
+    make_settings,
     registration_form,
     submit_registration,
 )
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from uuid_utils.compat import uuid7
 
@@ -105,7 +110,9 @@ async def test_notice_in_every_language_and_every_version_stays_readable(
     assert (await client.get(f"/privacy/{PRIVACY_NOTICE_VERSION}")).status_code == 200
     missing = await client.get("/privacy/1999-01?lang=fr")
     assert missing.status_code == 404
-    assert "Il n'existe" in missing.text or "version" in missing.text
+    text = html.unescape(missing.text)
+    assert "Il n'existe pas d'avis de confidentialité avec cette version." in text
+    assert "There is no privacy notice" not in text
 
 
 async def test_every_public_page_links_the_notice(client: Client, session_maker: Maker) -> None:
@@ -611,3 +618,107 @@ async def test_anonymised_registrations_are_mailed_nothing(session_maker: Maker,
     async with session_maker() as session:
         assert await EventManagementService(session, tokens).cancel(principal, event.id) == 1
     assert await queued("event_cancelled") == ["still.here@example.org"]
+
+
+def test_retention_cannot_be_zero(tmp_path: Path, sqlite_url: str) -> None:
+    """0 would anonymise everyone the moment their event ends (it is not "off" as for the abuse limits)."""
+    with pytest.raises(ValidationError):
+        make_settings(tmp_path, sqlite_url, retention_days=0)
+    assert make_settings(tmp_path, sqlite_url, retention_days=1).retention_days == 1
+
+
+async def test_retention_is_set_based_and_yields_between_batches(
+    session_maker: Maker, settings: Settings
+) -> None:
+    days = settings.retention_days
+    sizes = {"small": 2, "large": 12, "more": 5}
+    for age, (slug, size) in enumerate(sizes.items()):
+        await _past_event(session_maker, slug, timedelta(days=days + 10 - age))
+        for number in range(size):
+            await _register_in_the_past(session_maker, settings, slug, f"p{number}.{slug}@example.org", "CO")
+    with pytest.raises(ValueError, match="at least 1"):
+        async with session_maker() as session:
+            await anonymise_expired(session, 0)
+
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    async def one_run(**options: Any) -> tuple[int, int]:
+        statements.clear()
+        async with session_maker() as session:
+            engine = session.bind.engine
+            sa.event.listen(engine, "before_cursor_execute", count)
+            try:
+                done = await anonymise_expired(session, days, budget_seconds=0, **options)
+            finally:
+                sa.event.remove(engine, "before_cursor_execute", count)
+        return done, len(statements)
+
+    # One event per batch, oldest first; as many statements for 12 people as for 2 (set-based).
+    done_small, cost_small = await one_run()
+    done_large, cost_large = await one_run()
+    assert (done_small, done_large) == (2, 12)
+    assert cost_large == cost_small
+    # With its time budget used up, a run stops after one batch (the worker goes back to sending
+    # mail) and the next run goes on where it stopped.
+    assert [(await one_run(batch_size=2))[0] for _ in range(4)] == [2, 2, 1, 0]
+    async with session_maker() as session:
+        left = await session.scalar(
+            sa.select(sa.func.count()).select_from(Registration).where(Registration.anonymised_at.is_(None))
+        )
+        audits = (
+            await session.execute(
+                sa.select(AuditEntry.details).where(AuditEntry.action == "registrations_anonymised")
+            )
+        ).scalars()
+        assert sorted(details["count"] for details in audits) == [1, 2, 2, 2, 12]
+    assert left == 0
+
+
+async def test_erasure_finds_escaped_emails_short_names_and_search_texts(
+    session_maker: Maker, settings: Settings
+) -> None:
+    """Audit entries outside any event holding the email (SQLite stores JSON with non-ASCII escaped),
+    a short name as a whole value, and organisers' search texts of the event."""
+    event = await _past_event(session_maker, "gone", timedelta(days=settings.retention_days + 1))
+    email = "josé.núñez@ministério.example.org"
+    async with session_maker() as session:
+        tokens = TokenSettings(secret_key=settings.secret_key, message_id_domain=message_id_domain(settings))
+        data = schemas.validate(registration_form(email=email, full_name="Ana", country="BR"))
+        result = await RegistrationService(session=session, tokens=tokens).register(
+            "gone", data, now=event.starts_at - timedelta(days=2)
+        )
+        assert result.registration is not None
+    async with session_maker() as session:
+        record(session, None, "links_requested", "email", None, email=email.upper().lower())
+        record(session, None, "unrelated", "email", None, email="someone.else@example.org")
+        record(session, None, "attendance_row", "event", event.id, event_id=event.id, display_name="Ana")
+        record(
+            session,
+            None,
+            "attendees_exported",
+            "event",
+            event.id,
+            event_id=event.id,
+            filters={"q": "núñe", "country": "BR"},
+        )
+        session.add(OnlineAttendance(event_id=event.id, identity="row:x:1", display_name="ana ", minutes=2.0))
+        await session.commit()
+    async with session_maker() as session:
+        assert await anonymise_expired(session, settings.retention_days) == 1
+    async with session_maker() as session:
+        details = {
+            action: entry
+            for action, entry in await session.execute(sa.select(AuditEntry.action, AuditEntry.details))
+        }
+        names = (await session.execute(sa.select(OnlineAttendance.display_name))).scalars().all()
+    assert details["links_requested"] == {"email": "[erased]"}
+    assert details["unrelated"] == {"email": "someone.else@example.org"}
+    assert details["attendance_row"] == {"display_name": "[erased]"}
+    assert details["attendees_exported"] == {"filters": {"q": "[erased]", "country": "BR"}}
+    assert names == [""]
+    everything = await _every_stored_value(session_maker)
+    assert "núñez" not in everything
+    assert "n\\u00fa\\u00f1ez" not in everything
