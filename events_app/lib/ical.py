@@ -312,6 +312,12 @@ def _shared_vtimezone(tzid: str, covering: Iterable[datetime] = ()) -> Timezone:
     return _cached_vtimezone(tzid, *_span(tzid, covering))
 
 
+@cache
+def _vtimezone_bytes(tzid: str, since: int | None, until: int | None) -> bytes:
+    ics: bytes = _cached_vtimezone(tzid, since, until).to_ical()
+    return ics
+
+
 # --- VEVENT / VCALENDAR --------------------------------------------------------------------------
 
 
@@ -413,13 +419,28 @@ def build_calendar(invite: InviteData, method: InviteMethod) -> bytes:
     """
     if method is not InviteMethod.PUBLISH and invite.attendee_email is None:
         raise ValueError(f"METHOD:{method} needs an attendee")
-    calendar = _calendar(method)
-    _add_timezones(calendar, [invite])
     cancelled = invite.cancelled or method is InviteMethod.CANCEL
     with_attendee = method is not InviteMethod.PUBLISH
-    calendar.add_component(_event(invite, stamp=_now(), cancelled=cancelled, with_attendee=with_attendee))
-    ics: bytes = calendar.to_ical()
-    return ics
+    event = _event(invite, stamp=_now(), cancelled=cancelled, with_attendee=with_attendee)
+    # The bytes icalendar writes for the whole calendar, assembled from parts: the calendar's own
+    # lines and each VTIMEZONE are serialized once per process (every email carries an invite).
+    parts = [_calendar_head(method)]
+    if not _is_utc(invite.timezone):
+        span = _span(invite.timezone, (invite.starts_at, invite.ends_at))
+        parts.append(_vtimezone_bytes(invite.timezone, *span))
+    parts += [event.to_ical(), _CALENDAR_END]
+    return b"".join(parts)
+
+
+_CALENDAR_END = b"END:VCALENDAR\r\n"
+
+
+@cache
+def _calendar_head(method: InviteMethod) -> bytes:
+    """The calendar's lines before its components: BEGIN, PRODID, VERSION, CALSCALE, METHOD."""
+    ics: bytes = _calendar(method).to_ical()
+    assert ics.endswith(_CALENDAR_END)
+    return ics.removesuffix(_CALENDAR_END)
 
 
 def build_feed(events: list[InviteData], name: str) -> bytes:
