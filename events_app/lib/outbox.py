@@ -152,7 +152,14 @@ PeriodicJob = Callable[[AsyncSession], Awaitable[int]]
 
 
 class SkipMessage(Exception):
-    """Raised by a composer when a queued message no longer applies; the row is marked skipped."""
+    """Raised by a composer when a queued message no longer applies; the row is marked skipped.
+
+    With ``forget_recipient`` the skipped row keeps no address (one typed by a stranger, say).
+    """
+
+    def __init__(self, reason: str, *, forget_recipient: bool = False) -> None:
+        super().__init__(reason)
+        self.forget_recipient = forget_recipient
 
 
 class Composer(Protocol):
@@ -362,7 +369,9 @@ class OutboxWorker:
             mail = await self._composer.render(session, message)
             await session.commit()  # end whatever a context hook read: nothing is held during the send
         except SkipMessage as skip:
-            await self._finish(marks, message_id, OutboxStatus.SKIPPED, str(skip))
+            await self._finish(
+                marks, message_id, OutboxStatus.SKIPPED, str(skip), forget_recipient=skip.forget_recipient
+            )
             return True
         except Exception as exc:  # a message that cannot be built will never be: park it
             logger.exception("outbox %s: cannot build message %s", self.name, message_id)
@@ -396,6 +405,7 @@ class OutboxWorker:
         error: str | None,
         *,
         retry_at: datetime | None = None,
+        forget_recipient: bool = False,
     ) -> None:
         values: dict[str, Any] = {"status": status, "locked_until": None, "locked_by": None}
         if error is not None:
@@ -404,6 +414,8 @@ class OutboxWorker:
             values["sent_at"] = utcnow()
         if retry_at is not None:
             values["next_attempt_at"] = retry_at
+        if forget_recipient:
+            values["recipient"] = ""
         # Only the holder of the lease may settle the row: a worker whose lease ran out (and whose row
         # another worker took over) must not overwrite the newer outcome. A Core UPDATE of the table:
         # nothing to synchronise with the session's objects.

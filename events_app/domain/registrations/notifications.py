@@ -158,6 +158,9 @@ class RegistrationMailComposer:
         :meth:`render` then takes them from the session without a query, and the messages rendered in
         that session share the event's formatted view per language and zone (a batch lasts seconds).
         """
+        for message in messages:
+            if message.registration_id is None and message.kind == MailKind.LINKS.value:
+                await _links_addressee(session, message)
         ids = {message.registration_id for message in messages if message.registration_id is not None}
         registrations: list[Registration] = []
         if ids:
@@ -173,11 +176,14 @@ class RegistrationMailComposer:
     async def render(self, session: AsyncSession, message: OutboxMessage) -> RenderedMail:
         """The message of an outbox row, ready to send; raises :class:`SkipMessage` when it no longer
         applies."""
+        batch = session.info.get(_BATCH_KEY)
         if message.registration_id is None and message.kind == MailKind.LINKS.value:
-            await _links_addressee(session, message)
+            if batch is None:  # not preloaded, which looks the address up
+                await _links_addressee(session, message)
+            if message.registration_id is None:
+                raise SkipMessage("no active registration for this address", forget_recipient=True)
         if message.registration_id is None:
             raise LookupError(f"outbox row {message.id} has no registration")
-        batch = session.info.get(_BATCH_KEY)
         registration = batch.registrations.get(message.registration_id) if batch is not None else None
         if registration is None:
             registration = await session.get(Registration, message.registration_id)
@@ -328,8 +334,9 @@ async def _links_addressee(session: AsyncSession, message: OutboxMessage) -> Non
     """Tie a "resend my links" row, queued for a typed address, to its newest active registration.
 
     The request queues the row whether the address is known or not, so its timing tells nothing; the
-    decision is taken here. An unknown address is skipped and the row forgets it. The newest
-    registration carries the mail (its language); the list itself is built by :func:`links_hook`.
+    decision is taken here. An unknown address stays without registration: the row is skipped and
+    forgets the address. The newest registration carries the mail (its language); the list itself is
+    built by :func:`links_hook`.
     """
     found = (
         await session.execute(
@@ -342,9 +349,8 @@ async def _links_addressee(session: AsyncSession, message: OutboxMessage) -> Non
             .limit(1)
         )
     ).first()
-    if found is None:
-        raise SkipMessage("no active registration for this address", forget_recipient=True)
-    message.registration_id, message.language = found[0], found[1]
+    if found is not None:
+        message.registration_id, message.language = found[0], found[1]
 
 
 def links_hook(settings: Settings) -> ContextHook:

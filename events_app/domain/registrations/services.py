@@ -38,6 +38,7 @@ from events_app.domain.events.services import RegistrationState, registration_st
 from events_app.domain.privacy.notices import PRIVACY_NOTICE_VERSION
 from events_app.domain.registrations.schemas import RegistrationData
 from events_app.lib import outbox
+from events_app.lib.i18n import current_language
 from events_app.lib.security import TokenPurpose, derive_token, hash_token, looks_like_token
 
 
@@ -454,23 +455,20 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
     # --- "resend my registration link" -------------------------------------------------------------
 
     async def send_links(self, email_normalized: str) -> None:
-        """Queue one email listing the person's active registrations with their personal links.
+        """Queue one email listing the active registrations of the typed address, with their links.
 
-        Nothing happens for an unknown address; the caller answers the same either way. Commits.
+        The same work for a known and an unknown address (one outbox row for the typed address, one
+        commit), so neither the answer nor its timing tells whether the address is registered: the
+        mail worker looks the address up and skips the row, forgetting the address, when it has no
+        active registration. Commits.
         """
-        latest = await self.session.scalar(
-            sa.select(Registration.id)
-            .where(
-                Registration.email_normalized == email_normalized,
-                Registration.status.in_(ACTIVE_REGISTRATION_STATUSES),
-            )
-            .order_by(Registration.created_at.desc(), Registration.id.desc())
-            .limit(1)
+        outbox.enqueue(
+            self.session,
+            kind=MailKind.LINKS.value,
+            recipient=email_normalized,
+            language=current_language(),
+            message_id_domain=self.tokens.message_id_domain,
         )
-        if latest is not None:
-            # The newest registration carries the mail (its language); the list is built at send time.
-            registration = await self.session.get_one(Registration, latest)
-            self._queue_mail(registration, MailKind.LINKS)
         await self.session.commit()
 
     async def waitlist_position(self, registration: Registration) -> int | None:
