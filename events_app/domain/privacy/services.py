@@ -72,6 +72,11 @@ MIN_NEEDLE = 5
 #: Shorter names are matched only as a whole value (a name field holding exactly that name).
 MIN_WHOLE_VALUE = 2
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.FAILED)
+#: The dedupe key of an erasure's own cancellation mail (followed by the registration id).
+ERASURE_MAIL_KEY = "erasure:"
+#: How far back (by due time) the retention job looks for delivered erasure cancellations to blank; a
+#: cancellation that waited longer than this before it went out (no worker for a month) keeps its address.
+ERASURE_MAIL_WINDOW = timedelta(days=30)
 #: Registrations (of one event) anonymised per transaction by the retention job.
 RETENTION_BATCH = 500
 #: How long one run of the retention job may go on before the worker goes back to sending mail.
@@ -507,6 +512,7 @@ async def erase(
                 service.tokens,
                 registration,
                 MailKind.CANCELLED,
+                dedupe_key=f"{ERASURE_MAIL_KEY}{registration.id}",
                 erased_person={"email": person.email, "name": person.full_name},
             )
             await session.flush()
@@ -524,16 +530,22 @@ async def erase(
     await session.commit()
 
 
-async def scrub_delivered_erasures(session: AsyncSession) -> int:
-    """Blank the address and payload of erasure cancellations once delivered or given up on."""
+async def scrub_delivered_erasures(session: AsyncSession, now: datetime | None = None) -> int:
+    """Blank the address and payload of erasure cancellations once delivered or given up on.
+
+    Looks only at rows settled in the last ``ERASURE_MAIL_WINDOW`` (through the outbox's index on
+    status and due time), so the periodic job stays cheap however large the outbox grows.
+    """
+    since = (now or datetime.now(UTC)) - ERASURE_MAIL_WINDOW
     outbox = cast(sa.Table, OutboxMessage.__table__)
-    erased = sa.select(Registration.id).where(Registration.anonymised_at.is_not(None))
     result = await session.execute(
         outbox.update()
         .where(
-            outbox.c.registration_id.in_(erased),
+            outbox.c.status.in_((OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.SKIPPED)),
+            outbox.c.next_attempt_at >= since,
+            outbox.c.kind == MailKind.CANCELLED.value,
+            outbox.c.dedupe_key.startswith(ERASURE_MAIL_KEY, autoescape=True),
             outbox.c.recipient != "",
-            outbox.c.status.not_in((OutboxStatus.QUEUED, OutboxStatus.SENDING)),
         )
         .values(recipient="", payload={})
     )
