@@ -19,6 +19,7 @@ from uuid_utils.compat import uuid7
 
 from events_app.db.models import Event, Registration, RegistrationStatus
 from events_app.deps import DbSession, EventServiceDep, PathStr, RegistrationServiceDep
+from events_app.domain.events.services import RegistrationState
 from events_app.domain.registrations import schemas
 from events_app.domain.registrations.schemas import RegistrationInvalid, RegistrationRequest
 from events_app.domain.registrations.services import ACCEPTED_OUTCOMES, MailKind, RegistrationService
@@ -75,13 +76,13 @@ class BenchApi(Controller):
         event_service: EventServiceDep,
     ) -> Response[RegistrationAccepted] | Response[ApiError]:
         """The public registration API's steps, with a service that writes no outbox row."""
-        if await event_service.get_public(slug) is None:
-            raise NotFoundException()
         try:
             registration_data = schemas.validate(
                 {field: getattr(data, field) for field in data.__struct_fields__}
             )
         except RegistrationInvalid as invalid:
+            if await event_service.get_public(slug) is None:
+                raise NotFoundException() from None
             return Response(ApiError.invalid(invalid), status_code=HTTP_422_UNPROCESSABLE_ENTITY)
         service = MaillessRegistrationService(
             session=registration_service.session, tokens=registration_service.tokens
@@ -89,4 +90,6 @@ class BenchApi(Controller):
         result = await service.register(slug, registration_data)
         if result.outcome in ACCEPTED_OUTCOMES:
             return Response(RegistrationAccepted.for_slug(slug), status_code=HTTP_201_CREATED)
+        if result.state is RegistrationState.NOT_PUBLISHED:
+            raise NotFoundException()
         return Response(ApiError.conflict(result), status_code=HTTP_409_CONFLICT)

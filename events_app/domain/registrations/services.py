@@ -189,7 +189,7 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
             if not await self._write_new(values) or not await self._take_seat(event.id):
                 return None
             return await self._committed(Outcome.CREATED, values, event)
-        if await self._take_seat(event.id):
+        if await self._seat_if_any(event, state):
             values["status"] = RegistrationStatus.CONFIRMED
             outcome = Outcome.CREATED
         elif event.waitlist_enabled:
@@ -201,6 +201,14 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
         if not await self._write_new(values):
             return None
         return await self._committed(outcome, values, event)
+
+    async def _seat_if_any(self, event: Event, state: RegistrationState) -> bool:
+        """Take a seat. On SQLite an event read as full is skipped: the read was made under the single
+        writer lock (``BEGIN IMMEDIATE``), so nobody can have freed a seat since. On PostgreSQL the read
+        may be older than a concurrent cancellation, so the conditional UPDATE decides."""
+        if state is RegistrationState.FULL and self.session.get_bind().dialect.name == "sqlite":
+            return False
+        return await self._take_seat(event.id)
 
     async def _already_registered(self, event: Event, values: dict[str, Any]) -> RegistrationResult | None:
         existing = await self._active_registration(event.id, values["email_normalized"])
