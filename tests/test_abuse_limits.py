@@ -280,48 +280,91 @@ async def test_counter_keys_are_keyed_hashes_not_reversible(
 # --- honeypot --------------------------------------------------------------------------------------
 
 
+#: Words autofill heuristics of browsers and password managers look for in a field's name, id or label.
+AUTOFILL_WORDS = ("url", "web", "site", "company", "organi", "name", "mail", "phone", "tel", "address")
+
+
 async def test_public_forms_carry_a_hidden_honeypot(
     client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
 ) -> None:
     await add_event(session_maker)
     for path in ("/events/launch/register", "/my/resend"):
-        page = (await client.get(path)).text
+        page = (await client.get(path + "?lang=en")).text
         block = re.search(r'<div class="hp-field" aria-hidden="true">(.*?)</div>', page, re.S)
         assert block, path
-        field = re.search(r"<input [^>]*name=\"website\"[^>]*>", block.group(1))
+        field = re.search(r"<input [^>]*name=\"hp_leave_blank\"[^>]*>", block.group(1))
         assert field, path
         assert 'tabindex="-1"' in field.group(0)
         assert 'autocomplete="off"' in field.group(0)
+        # Nothing for autofill to recognise (a filled honeypot must not catch a real person).
+        label = re.search(r"<label [^>]*>(.*?)</label>", block.group(1), re.S)
+        assert label, path
+        words = [*re.findall(r'(?:name|id|for)="([^"]*)"', block.group(1)), label.group(1)]
+        for text in words:
+            found = [word for word in AUTOFILL_WORDS if word in text.lower()]
+            assert not found, (path, found, text)
     css = (await client.get("/static/css/site.css")).text
     assert re.search(r"\.hp-field \{[^}]*left: -10000px", css)
 
 
-async def test_filled_honeypot_stores_and_sends_nothing(
+HIDDEN_FIELD_FILLED = "Your browser filled in a field that must stay empty"
+
+
+async def test_filled_honeypot_stores_nothing_and_a_person_can_submit_again(
     limited_client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
 ) -> None:
+    """No fake success: the form comes back with what was typed, the honeypot empty and a neutral
+    message; nothing is stored or sent. A second submit (the field now empty) goes through."""
     await add_event(session_maker)
-    registered = await submit_registration(limited_client, "launch", website="http://spam.example")
-    assert registered.status_code == 200
-    assert registered.url.path == "/events/launch/registered"  # what a success looks like
+    token = await csrf_token(limited_client, "/events/launch/register?lang=en")
+    form = {"_csrf_token": token, **registration_form(full_name="Ana Autofill", language="en")}
+    refused = await limited_client.post(
+        "/events/launch/register", data={**form, "hp_leave_blank": "http://spam.example"}
+    )
+    assert refused.status_code == 422
+    assert refused.url.path == "/events/launch/register"
+    assert HIDDEN_FIELD_FILLED in refused.text
+    assert 'value="Ana Autofill"' in refused.text
+    assert 'value="jose.alvarez@policia.example.gov.co"' in refused.text
+    assert "spam.example" not in refused.text
+    assert re.search(r'name="hp_leave_blank"[^>]*value=""', refused.text)
 
-    token = await csrf_token(limited_client, "/my/resend")
-    resent = await limited_client.post(
-        "/my/resend", data={"_csrf_token": token, "email": "someone@example.org", "website": "x"}
+    resend_token = await csrf_token(limited_client, "/my/resend?lang=en")
+    resend_refused = await limited_client.post(
+        "/my/resend",
+        data={"_csrf_token": resend_token, "email": "someone@example.org", "hp_leave_blank": "x"},
     )
-    unknown = await limited_client.post(
-        "/my/resend", data={"_csrf_token": token, "email": "other@example.org"}
-    )
-    assert resent.status_code == unknown.status_code == 200
-    assert resent.text == unknown.text
+    assert resend_refused.status_code == 422
+    assert HIDDEN_FIELD_FILLED in resend_refused.text
+    assert 'value="someone@example.org"' in resend_refused.text
+
     assert await count(session_maker, Registration) == 0
-    # Only the genuine-looking resend queued its row (the worker will skip it: the address is unknown).
-    async with session_maker() as session:
-        recipients = (await session.execute(sa.select(OutboxMessage.recipient))).scalars().all()
-    assert recipients == ["other@example.org"]
-    async with session_maker() as session:
-        keys = (await session.execute(sa.select(RateLimitBucket.key))).scalars().all()
-    # Only the genuine-looking resend (unknown address) counted; the honeypot posts left no trace.
-    assert sorted(key.split(":")[:2] for key in keys) == [["resend", "email"], ["resend", "ip"]]
+    assert await count(session_maker, OutboxMessage) == 0
+    # The honeypot posts left no trace, not even in the counters.
+    assert await count(session_maker, RateLimitBucket) == 0
+
+    # The person submits again, as the page asks.
+    registered = await limited_client.post("/events/launch/register", data=form)
+    assert registered.status_code == 200
+    assert registered.url.path == "/events/launch/registered"
+    resent = await limited_client.post(
+        "/my/resend", data={"_csrf_token": resend_token, "email": "someone@example.org"}
+    )
+    assert resent.status_code == 200
+    assert "Check your email" in resent.text
+    assert await count(session_maker, Registration) == 1
+
+
+async def test_honeypot_message_is_translated(
+    client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    token = await csrf_token(client, "/my/resend?lang=fr")
+    response = await client.post(
+        "/my/resend", data={"_csrf_token": token, "email": "a@example.org", "hp_leave_blank": "x"}
+    )
+    assert response.status_code == 422
+    assert HIDDEN_FIELD_FILLED not in response.text
+    assert "navigateur" in response.text
 
 
 # --- resend my registration link ------------------------------------------------------------------

@@ -20,13 +20,27 @@ from events_app.lib.i18n import gettext, ngettext
 from events_app.lib.ratelimit import Limit, Verdict, check, hashed, purge_expired
 from events_app.settings import Settings
 
-#: The honeypot's name: a field people never see and bots fill in (named to look worth filling).
-HONEYPOT_FIELD = "website"
+#: The honeypot's name: a field people never see and form-filling bots fill in. It carries no token
+#: that browsers' or password managers' autofill heuristics look for (url, website, company, name,
+#: email, phone, address...), so an autofill does not fill it for a real person.
+HONEYPOT_FIELD = "hp_leave_blank"
 
 
 def honeypot_filled(data: Mapping[str, Any]) -> bool:
     value = data.get(HONEYPOT_FIELD)
     return isinstance(value, str) and bool(value.strip())
+
+
+def honeypot_message() -> str:
+    """Shown above the form, re-rendered with what was typed and an empty honeypot, when it was filled.
+
+    Nothing is stored or sent. Not a fake success: that only fools bots that read the answer (form
+    spam rarely does) and silently loses the person whose autofill still filled the field. A person
+    submits again and goes through (the field now stays empty); a bot that refills it keeps failing.
+    """
+    return gettext(
+        "Your browser filled in a field that must stay empty, so nothing was sent. Please submit again."
+    )
 
 
 def _limits(

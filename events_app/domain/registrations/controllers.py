@@ -71,10 +71,14 @@ class RegistrationPages(Controller):
         event = await event_service.get_public(slug)
         if event is None:
             raise NotFoundException(gettext("This event does not exist or is not published."))
-        if abuse.honeypot_filled(data):  # a bot: nothing stored or sent, and it sees a success
-            return Redirect(f"/events/{slug}/registered")
         values = {key: value for key, value in data.items() if isinstance(value, str)}
-        values.pop(abuse.HONEYPOT_FIELD, None)
+        values.pop(abuse.HONEYPOT_FIELD, None)  # the form comes back with it empty
+        if abuse.honeypot_filled(data):  # nothing stored or sent; a person submits again (see abuse)
+            context = form_context(present_event(event, viewer_zone), values, {})
+            context["form_message"] = abuse.honeypot_message()
+            return Template(
+                "registrations/form.html", context=context, status_code=HTTP_422_UNPROCESSABLE_ENTITY
+            )
         invalid: RegistrationInvalid | None = None
         try:
             registration_data = schemas.validate(data)
@@ -128,9 +132,12 @@ class RegistrationPages(Controller):
         settings: SettingsDep,
     ) -> Template:
         """The same answer for known and unknown addresses; only a known one gets an email."""
-        if abuse.honeypot_filled(data):
-            return Template("registrations/resend_sent.html")
         values = {"email": data["email"]} if isinstance(data.get("email"), str) else {}
+        if abuse.honeypot_filled(data):  # nothing queued; a person submits again (see abuse)
+            context = abuse.resend_context(values, None, abuse.honeypot_message())
+            return Template(
+                "registrations/resend.html", context=context, status_code=HTTP_422_UNPROCESSABLE_ENTITY
+            )
         try:
             email: str | None = abuse.validate_resend_email(data)
             error = None
