@@ -38,6 +38,7 @@ class AppServer:
         database_url: str,
         secret: str = BENCH_SECRET,
         extra_env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
         self.port = free_port()
         env = {
@@ -50,6 +51,8 @@ class AppServer:
             **(extra_env or {}),
         }
         command = [sys.executable, "-m", "events_app", "run", "--port", str(self.port)]
+        if workers > 1:  # uvicorn's supervisor and N worker processes, as in the README's production set-up
+            command += ["--workers", str(workers)]
         # The server's errors go to a file, not a pipe: a pipe nobody reads blocks a chatty server.
         self.log_path = workdir / f"server-{self.port}.log"
         self._log = self.log_path.open("wb")
@@ -95,9 +98,24 @@ class AppServer:
         return self._status("VmHWM")
 
     def cpu_seconds(self) -> float:
-        """User and system CPU time the server process has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User and system CPU time the server has used so far: its process and the live processes under it
+        (uvicorn's workers, with ``workers`` > 1)."""
+        stats: dict[int, list[str]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stats[int(entry.name)] = (entry / "stat").read_text().rpartition(")")[2].split()
+                except OSError:  # the process ended meanwhile
+                    continue
+        ours, total, grown = {self.process.pid}, 0, True
+        while grown:  # children, their children, ...
+            found = {pid for pid, fields in stats.items() if int(fields[1]) in ours} - ours
+            ours |= found
+            grown = bool(found)
+        for pid in ours:
+            if pid in stats:
+                total += int(stats[pid][11]) + int(stats[pid][12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.process.terminate()
