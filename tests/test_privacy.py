@@ -49,7 +49,7 @@ from events_app.domain.events.manage_services import EventManagementService
 from events_app.domain.messages.schemas import MessageDraft, RecipientFilter
 from events_app.domain.messages.services import MessageService
 from events_app.domain.privacy.notices import NOTICE_VERSIONS, PRIVACY_NOTICE_VERSION
-from events_app.domain.privacy.services import ERASED_NAME, anonymise_expired
+from events_app.domain.privacy.services import ERASED_NAME, anonymise_expired, erase
 from events_app.domain.registrations import schemas
 from events_app.domain.registrations.notifications import message_id_domain
 from events_app.domain.registrations.services import RegistrationService, TokenSettings
@@ -722,3 +722,30 @@ async def test_erasure_finds_escaped_emails_short_names_and_search_texts(
     everything = await _every_stored_value(session_maker)
     assert "núñez" not in everything
     assert "n\\u00fa\\u00f1ez" not in everything
+
+
+async def test_erasure_after_a_cancellation_not_yet_sent_still_sends_it(
+    client: Client, session_maker: Maker, settings: Settings, worker: OutboxWorker, smtp_server: SmtpServer
+) -> None:
+    await add_event(session_maker)
+    person = {"email": ERASED_EMAIL, "full_name": ERASED_FULL_NAME}
+    assert (await submit_registration(client, "launch", **person)).status_code == 200
+    await worker.drain()
+    tokens = TokenSettings(secret_key=settings.secret_key, message_id_domain=message_id_domain(settings))
+    registration_id = (await only_registration(session_maker, ERASED_EMAIL)).id
+    async with session_maker() as session:
+        service = RegistrationService(session=session, tokens=tokens)
+        registration = await session.get_one(Registration, registration_id)
+        assert await service.cancel(registration)
+    async with session_maker() as session:  # erased before the worker sent the cancellation
+        service = RegistrationService(session=session, tokens=tokens)
+        registration = await session.get_one(Registration, registration_id)
+        await erase(service, registration)
+    sent_before = len(smtp_server.messages)
+    await worker.drain()
+    [cancel_mail] = smtp_server.messages[sent_before:]
+    assert ERASED_EMAIL in cancel_mail["To"]
+    calendar = next(part for part in cancel_mail.walk() if part.get_content_type() == "text/calendar")
+    assert "METHOD:CANCEL" in calendar.get_content()
+    await worker.run_periodic_jobs()
+    assert ERASED_EMAIL not in await _every_stored_value(session_maker)

@@ -517,6 +517,8 @@ async def erase(
             )
             await session.flush()
             keep = frozenset({mail.id})
+    elif registration.anonymised_at is None:
+        keep = await _keep_pending_cancellation(session, registration)
     if await anonymise(session, registration, moment, keep):
         record(
             session,
@@ -528,6 +530,36 @@ async def erase(
             reason=Reason.REQUEST,
         )
     await session.commit()
+
+
+async def _keep_pending_cancellation(session: AsyncSession, registration: Registration) -> frozenset[UUID]:
+    """A cancellation of the person's own, not delivered yet when they ask for erasure, still goes out
+    (built from its payload like the erasure's own); returns that row to keep."""
+    outbox = cast(sa.Table, OutboxMessage.__table__)
+    result = await session.execute(
+        sa.select(outbox.c.id, outbox.c.payload)
+        .where(
+            outbox.c.registration_id == registration.id,
+            outbox.c.kind == MailKind.CANCELLED.value,
+            outbox.c.status.in_(UNSENT),
+        )
+        .order_by(outbox.c.created_at.desc())
+        .limit(1)
+    )
+    row = result.first()
+    if row is None:
+        return frozenset()
+    pending, payload = row
+    person = {"email": registration.email, "name": registration.full_name}
+    await session.execute(
+        outbox.update()
+        .where(outbox.c.id == pending)
+        .values(
+            dedupe_key=f"{ERASURE_MAIL_KEY}{registration.id}",
+            payload={**payload, "erased_person": person},
+        )
+    )
+    return frozenset({pending})
 
 
 async def scrub_delivered_erasures(session: AsyncSession, now: datetime | None = None) -> int:
