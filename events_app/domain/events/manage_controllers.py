@@ -26,7 +26,6 @@ from events_app.domain.events.manage_schemas import (
 )
 from events_app.domain.events.manage_services import EventManagementService
 from events_app.domain.privacy.schemas import purge_view
-from events_app.domain.privacy.services import upcoming_purges
 from events_app.domain.registrations.notifications import message_id_domain
 from events_app.domain.registrations.services import TokenSettings
 from events_app.lib.i18n import current_language
@@ -84,8 +83,8 @@ class ManageEventPages(Controller):
         event = await event_management.visible_event(principal, event_id)
         seats = await event_management.seat_summary(event)
         context = event_page_context(principal, event, seats, notice_for(done))
-        purges = await upcoming_purges(event_management.session, principal, settings.retention_days, event.id)
-        context["purge"] = purge_view(purges[0]) if purges else None
+        purge = await event_management.upcoming_purge(principal, event, settings.retention_days)
+        context["purge"] = purge_view(purge) if purge else None
         return Template("manage/events/detail.html", context=context)
 
     @get("/{event_id:uuid}/edit", name="manage_event_edit")

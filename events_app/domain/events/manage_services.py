@@ -49,6 +49,7 @@ from events_app.domain.events.manage_schemas import (
     text_field,
 )
 from events_app.domain.events.schemas import TEXT_FIELDS
+from events_app.domain.privacy.services import PurgeLine, upcoming_purges
 from events_app.domain.registrations.services import (
     MailKind,
     RegistrationService,
@@ -165,6 +166,13 @@ class EventManagementService:
         if event is None:
             raise EventNotFound
         return event
+
+    async def upcoming_purge(
+        self, principal: Principal, event: Event, retention_days: int
+    ) -> PurgeLine | None:
+        """When the retention job anonymises the event's registrations in the principal's scope."""
+        purges = await upcoming_purges(self.session, principal, retention_days, event.id)
+        return purges[0] if purges else None
 
     async def seat_summary(self, event: Event) -> SeatSummary:
         result = await self.session.execute(

@@ -85,9 +85,8 @@ class RegistrationPages(Controller):
         except RegistrationInvalid as error:
             invalid = error
         email = None if invalid else registration_data.email_normalized
-        verdict = await abuse.count_attempt(
-            registration_service.session,
-            abuse.registration_limits(settings, client_ip(request.scope), email),
+        verdict = await registration_service.count_attempt(
+            abuse.registration_limits(settings, client_ip(request.scope), email)
         )
         if invalid is not None or not verdict.allowed:
             errors = invalid.by_field() if invalid else {}
@@ -143,8 +142,8 @@ class RegistrationPages(Controller):
             error = None
         except abuse.ResendInvalid as invalid:
             email, error = None, invalid.message
-        verdict = await abuse.count_attempt(
-            registration_service.session, abuse.resend_limits(settings, client_ip(request.scope), email)
+        verdict = await registration_service.count_attempt(
+            abuse.resend_limits(settings, client_ip(request.scope), email)
         )
         if not verdict.allowed:
             context = abuse.resend_context(values, error, abuse.too_many_attempts(verdict))
@@ -264,7 +263,7 @@ class RegistrationsApi(Controller):
             slug
         ) is None:
             raise NotFoundException(gettext("This event does not exist or is not published."))
-        verdict = await abuse.count_attempt(registration_service.session, limits)
+        verdict = await registration_service.count_attempt(limits)
         if not verdict.allowed:
             return Response(
                 ApiError(detail=abuse.too_many_attempts(verdict), code="rate_limited"),

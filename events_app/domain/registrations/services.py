@@ -36,9 +36,11 @@ from events_app.db.models import (
 )
 from events_app.domain.events.services import RegistrationState, registration_state
 from events_app.domain.privacy.notices import PRIVACY_NOTICE_VERSION
+from events_app.domain.registrations import abuse
 from events_app.domain.registrations.schemas import RegistrationData
 from events_app.lib import outbox
 from events_app.lib.i18n import current_language
+from events_app.lib.ratelimit import Limit, Verdict
 from events_app.lib.security import TokenPurpose, derive_token, hash_token, looks_like_token
 
 
@@ -459,6 +461,13 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
             )
             self._queue_mail(candidate, MailKind.CONFIRMED, reason="promoted")
             promoted += 1
+
+    # --- abuse limits ------------------------------------------------------------------------------
+
+    async def count_attempt(self, limits: list[Limit]) -> Verdict:
+        """Count one attempt of a public form against ``limits``, committed at once (see
+        :func:`events_app.domain.registrations.abuse.count_attempt`)."""
+        return await abuse.count_attempt(self.session, limits)
 
     # --- "resend my registration link" -------------------------------------------------------------
 
