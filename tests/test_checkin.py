@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import random
 import string
@@ -313,6 +314,13 @@ async def test_scan_requests_are_checked(
     assert response.status_code == 429
     assert response.json()["code"] == "rate_limited"
     assert await count(session_maker, CheckIn) == 2
+    # The client's address is in no counter's key, readable or plainly hashed (a keyed hash only).
+    async with session_maker() as session:
+        keys = (await session.execute(sa.select(RateLimitBucket.key))).scalars().all()
+    plain = hashlib.sha256(b"testclient").hexdigest()[:24]
+    ip_keys = [key for key in keys if key.startswith("checkin:ip:")]
+    assert ip_keys
+    assert not any("testclient" in key or plain in key for key in ip_keys), ip_keys
 
 
 # --- races and repeats ----------------------------------------------------------------------------------

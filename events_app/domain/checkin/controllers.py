@@ -50,6 +50,7 @@ from events_app.domain.checkin.schemas import (
 from events_app.domain.checkin.services import RateLimited, Refusal
 from events_app.domain.registrations.views import API_INPUT_ERRORS, ApiError
 from events_app.lib.i18n import gettext
+from events_app.lib.ratelimit import hashed
 from events_app.lib.web import client_ip
 from events_app.settings import PROJECT_ROOT
 
@@ -134,7 +135,9 @@ def _nonce_reused() -> Response[ApiError]:
 async def _scan(
     request: Request[Any, Any, Any], db_session: DbSession, caller: Caller, scan: Scan
 ) -> Response[ScanAnswer] | Response[ApiError]:
-    outcome = await services.scan_as(db_session, caller, scan, client_ip(request.scope))
+    # The counters keep the address only as a keyed hash (see events_app.lib.ratelimit.hashed).
+    ip = hashed(request.app.state.settings.secret_key, client_ip(request.scope))
+    outcome = await services.scan_as(db_session, caller, scan, ip)
     if isinstance(outcome, ScanAnswer):
         return Response(outcome, headers=NO_STORE)
     if isinstance(outcome, RateLimited):
