@@ -6,6 +6,7 @@ import asyncio
 import mailbox
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from uuid import UUID
 
@@ -30,7 +31,8 @@ from events_app.domain.registrations.services import (
     queue_registration_mail,
 )
 from events_app.lib import outbox
-from events_app.lib.outbox import OutboxWorker, utcnow
+from events_app.lib.mail import MaildirTransport, RenderedMail
+from events_app.lib.outbox import OutboxWorker, RetryPolicy, utcnow
 from events_app.settings import Settings
 
 
@@ -358,3 +360,36 @@ async def test_a_batch_slower_than_the_lease_is_not_taken_over_by_another_worker
     rows = await outbox_rows(session_maker)
     assert {row.status for row in rows} == {OutboxStatus.SENT}
     assert {row.attempts for row in rows} == {1}
+
+
+class ReadThenSkip:
+    """A composer that reads the database while deciding, then finds the message no longer applies."""
+
+    async def preload(self, session: AsyncSession, messages: object) -> None:
+        return None
+
+    async def render(self, session: AsyncSession, message: OutboxMessage) -> RenderedMail:
+        await session.execute(sa.select(OutboxMessage.id).limit(1))
+        raise outbox.SkipMessage("no longer applies")
+
+    async def __call__(self, session: AsyncSession, message: OutboxMessage) -> EmailMessage:
+        raise NotImplementedError
+
+
+async def test_a_composer_that_reads_before_skipping_does_not_block_the_worker(
+    client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """The read opens a transaction (on SQLite it holds the write lock): it must end before the row
+    is marked skipped on the worker's other connection, or the worker waits on itself."""
+    await add_event(session_maker)
+    await register_many(client, 2)
+    worker = OutboxWorker(
+        session_maker,
+        ReadThenSkip(),
+        lambda: MaildirTransport(tmp_path),
+        RetryPolicy(base_seconds=1, max_attempts=2, lease_seconds=60),
+    )
+
+    await asyncio.wait_for(worker.drain(), timeout=10)
+
+    assert {row.status for row in await outbox_rows(session_maker)} == {OutboxStatus.SKIPPED}

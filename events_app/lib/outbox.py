@@ -369,6 +369,9 @@ class OutboxWorker:
             mail = await self._composer.render(session, message)
             await session.commit()  # end whatever a context hook read: nothing is held during the send
         except SkipMessage as skip:
+            # End what the composer read first: on SQLite that transaction holds the write lock the
+            # marking connection needs.
+            await session.commit()
             await self._finish(
                 marks, message_id, OutboxStatus.SKIPPED, str(skip), forget_recipient=skip.forget_recipient
             )
