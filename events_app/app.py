@@ -38,7 +38,7 @@ from events_app.domain.events.controllers import EventPages, EventsApi
 from events_app.domain.manage.routes import ORGANISER_CONTROLLERS
 from events_app.domain.messages.services import mass_message_hook
 from events_app.domain.privacy.controllers import PrivacyPages
-from events_app.domain.privacy.services import retention_job
+from events_app.domain.privacy.retention import retention_job
 from events_app.domain.registrations.abuse import purge_job
 from events_app.domain.registrations.controllers import RegistrationPages, RegistrationsApi
 from events_app.domain.registrations.notifications import RegistrationMailComposer, make_composer

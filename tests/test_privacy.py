@@ -49,7 +49,8 @@ from events_app.domain.events.manage_services import EventManagementService
 from events_app.domain.messages.schemas import MessageDraft, RecipientFilter
 from events_app.domain.messages.services import MessageService
 from events_app.domain.privacy.notices import NOTICE_VERSIONS, PRIVACY_NOTICE_VERSION
-from events_app.domain.privacy.services import ERASED_NAME, anonymise_expired, erase
+from events_app.domain.privacy.retention import anonymise_expired
+from events_app.domain.privacy.services import ERASED_NAME, erase
 from events_app.domain.registrations import schemas
 from events_app.domain.registrations.notifications import message_id_domain
 from events_app.domain.registrations.services import RegistrationService, TokenSettings

@@ -49,7 +49,7 @@ from events_app.domain.events.manage_schemas import (
     text_field,
 )
 from events_app.domain.events.schemas import TEXT_FIELDS
-from events_app.domain.privacy.services import PurgeLine, upcoming_purges
+from events_app.domain.privacy.retention import PurgeLine, upcoming_purges
 from events_app.domain.registrations.services import (
     MailKind,
     RegistrationService,

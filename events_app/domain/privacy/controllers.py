@@ -17,7 +17,7 @@ from events_app.db.models import Registration, Role
 from events_app.deps import DbSession, PathStr, RegistrationServiceDep, SettingsDep, ViewerZone
 from events_app.domain.accounts.deps import PrincipalDep
 from events_app.domain.events.schemas import present_event
-from events_app.domain.privacy import services
+from events_app.domain.privacy import export, retention, services
 from events_app.domain.privacy.notices import CURRENT_NOTICE, NOTICE_VERSIONS, NoticeVersion, notice_template
 from events_app.domain.privacy.notices import notice_version as find_notice
 from events_app.domain.privacy.schemas import MSG_ERASED, MSG_NO_NOTICE, purge_view
@@ -91,10 +91,10 @@ class PrivacyPages(Controller):
     ) -> Response[bytes]:
         registration = await registration_by_link(registration_service, token)
         session = registration_service.session
-        data = await services.export_data(
+        data = await export.export_data(
             session, registration, mail_composer, settings.base_url, datetime.now(UTC)
         )
-        await services.record_export(session, registration)
+        await export.record_export(session, registration)
         filename = f"my-data-{registration.event.slug}.json"
         headers = {**SECRET_PAGE_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'}
         body = msgspec.json.format(msgspec.json.encode(data), indent=2)
@@ -131,7 +131,7 @@ class PurgePages(Controller):
     async def purges(self, principal: PrincipalDep, db_session: DbSession, settings: SettingsDep) -> Template:
         if principal.role is Role.CHECKIN_STAFF:
             raise NotFoundException
-        lines = await services.upcoming_purges(db_session, principal, settings.retention_days)
+        lines = await retention.upcoming_purges(db_session, principal, settings.retention_days)
         context = {
             "principal": principal,
             "purges": [purge_view(line) for line in lines],

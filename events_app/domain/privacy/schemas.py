@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from events_app.domain.events.schemas import present_event
-from events_app.domain.privacy.services import PurgeLine
+from events_app.domain.privacy.retention import PurgeLine
 from events_app.lib.i18n import N_, format_date_in_zone
 
 MSG_ERASED = N_(

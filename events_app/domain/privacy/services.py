@@ -1,4 +1,5 @@
-"""Personal data: what we hold about one registrant (export), forgetting it (erasure), and retention.
+"""Forgetting a registrant: the anonymiser and erasure on request (the export is in ``export.py``,
+the retention job in ``retention.py``).
 
 Erasure on request and the retention job use one anonymiser (:func:`anonymise`): the registration row
 stays with its event, status, country, sector, language and times, so counts and statistics by country
@@ -11,11 +12,9 @@ erased".
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any, cast
 from uuid import UUID
 
@@ -28,9 +27,6 @@ from events_app.db.models import (
     AttendanceImport,
     AuditEntry,
     Certificate,
-    CheckIn,
-    Event,
-    JoinClick,
     OnlineAttendance,
     OutboxMessage,
     OutboxStatus,
@@ -39,13 +35,9 @@ from events_app.db.models import (
     RegistrationStatus,
     ScanAttempt,
 )
-from events_app.domain.accounts.permissions import Principal
 from events_app.domain.audit.services import record
-from events_app.domain.privacy.notices import notice_version
 from events_app.domain.registrations.services import MailKind, RegistrationService, queue_registration_mail
-from events_app.lib.outbox import Composer, PeriodicJob
 from events_app.lib.security import hash_token, new_random_token
-from events_app.settings import Settings
 
 #: What an erased name reads as in organiser lists (a neutral mark, not a word to translate).
 ERASED_NAME = "—"
@@ -77,116 +69,11 @@ ERASURE_MAIL_KEY = "erasure:"
 #: How far back (by due time) the retention job looks for delivered erasure cancellations to blank; a
 #: cancellation that waited longer than this before it went out (no worker for a month) keeps its address.
 ERASURE_MAIL_WINDOW = timedelta(days=30)
-#: Registrations (of one event) anonymised per transaction by the retention job.
-RETENTION_BATCH = 500
-#: How long one run of the retention job may go on before the worker goes back to sending mail.
-RETENTION_BUDGET_SECONDS = 2.0
 
 
 class Reason:
     REQUEST = "participant_request"
     RETENTION = "retention"
-
-
-# --- export -------------------------------------------------------------------------------------------
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-async def export_data(
-    session: AsyncSession, registration: Registration, composer: Composer, base_url: str, now: datetime
-) -> dict[str, Any]:
-    """Everything we hold about the person behind ``registration``, as JSON-ready data."""
-    event = registration.event
-    rid = registration.id
-    notice = notice_version(registration.privacy_notice_version)
-    return {
-        "exported_at": now.isoformat(),
-        "registration": {
-            "id": str(rid),
-            "event": {
-                "slug": event.slug,
-                "title": event.text("title", registration.language),
-                "starts_at": _iso(event.starts_at),
-                "ends_at": _iso(event.ends_at),
-            },
-            "full_name": registration.full_name,
-            "email": registration.email,
-            "country": registration.country,
-            "institution": registration.institution,
-            "position": registration.position,
-            "sector": registration.sector.value,
-            "language": registration.language,
-            "status": registration.status.value,
-            "registered_at": _iso(registration.created_at),
-            "updated_at": _iso(registration.updated_at),
-            "waitlisted_at": _iso(registration.waitlisted_at),
-            "cancelled_at": _iso(registration.cancelled_at),
-        },
-        "privacy": {
-            "notice_version": registration.privacy_notice_version,
-            "notice_url": f"{base_url}/privacy/{notice.version}" if notice else None,
-            "accepted_at": _iso(registration.consent_given_at),
-        },
-        "status_history": [
-            {
-                "at": _iso(change.created_at),
-                "from": change.from_status.value if change.from_status else None,
-                "to": change.to_status.value,
-                "note": change.note,
-            }
-            for change in await _rows(session, RegistrationChange, RegistrationChange.registration_id == rid)
-        ],
-        "check_ins": [
-            {"scanned_at": _iso(row.scanned_at), "device": row.device, "undone_at": _iso(row.undone_at)}
-            for row in await _rows(session, CheckIn, CheckIn.registration_id == rid)
-        ],
-        "join_clicks": [
-            {"at": _iso(row.created_at)}
-            for row in await _rows(session, JoinClick, JoinClick.registration_id == rid)
-        ],
-        "online_attendance": [
-            {
-                "display_name": row.display_name,
-                "email": row.email,
-                "minutes": round(row.minutes, 2),
-                "segments": row.segments,
-            }
-            for row in await _rows(session, OnlineAttendance, OnlineAttendance.registration_id == rid)
-        ],
-        "certificates": [
-            {"issued_at": _iso(row.issued_at), "basis": row.basis, "revoked_at": _iso(row.revoked_at)}
-            for row in await _rows(session, Certificate, Certificate.registration_id == rid)
-        ],
-        "emails": [
-            {
-                "kind": row.kind,
-                "subject": await _subject(session, composer, row),
-                "status": row.status.value,
-                "queued_at": _iso(row.created_at),
-                "sent_at": _iso(row.sent_at),
-                "attempts": row.attempts,
-            }
-            for row in await _rows(session, OutboxMessage, OutboxMessage.registration_id == rid)
-        ],
-    }
-
-
-async def _rows(session: AsyncSession, model: Any, condition: Any) -> Sequence[Any]:
-    statement = sa.select(model).where(condition).order_by(model.created_at, model.id)
-    return (await session.execute(statement)).scalars().all()
-
-
-async def _subject(session: AsyncSession, composer: Composer, message: OutboxMessage) -> str | None:
-    """The subject as the mail was (or would be) built; None when it cannot be built any more."""
-    try:
-        built: EmailMessage = await composer(session, message)
-    except Exception:  # a kind that no longer applies (e.g. a mass message after cancelling)
-        return None
-    subject = built["Subject"]
-    return str(subject) if subject is not None else None
 
 
 # --- the anonymiser -----------------------------------------------------------------------------------
@@ -587,141 +474,3 @@ async def scrub_delivered_erasures(session: AsyncSession, now: datetime | None =
 async def is_erased_link(service: RegistrationService, token: str) -> bool:
     """Whether ``token`` was the personal link of a registration whose data was erased."""
     return await service.erased_by_manage_token(token)
-
-
-async def record_export(session: AsyncSession, registration: Registration) -> None:
-    """The audit entry of a participant's "download my data"; commits."""
-    record(
-        session,
-        None,
-        "registration_data_exported",
-        "registration",
-        registration.id,
-        registration.event_id,
-        by="participant",
-    )
-    await session.commit()
-
-
-# --- retention ----------------------------------------------------------------------------------------
-
-
-def purge_date(event: Event, retention_days: int) -> datetime:
-    """When the personal data of the event's registrations is anonymised."""
-    return event.ends_at + timedelta(days=retention_days)
-
-
-async def anonymise_expired(
-    session: AsyncSession,
-    retention_days: int,
-    now: datetime | None = None,
-    *,
-    budget_seconds: float | None = None,
-    batch_size: int = RETENTION_BATCH,
-) -> int:
-    """Anonymise the registrations whose event ended ``retention_days`` ago or more, a batch of one
-    event at a time with a commit after each; returns how many were anonymised.
-
-    With ``budget_seconds`` it stops after the batch that used it up (the worker's job goes back to
-    sending mail, and the next run goes on). Idempotent (anonymised rows are skipped) and safe with
-    several workers (rows are claimed with ``SKIP LOCKED`` on PostgreSQL; SQLite has one writer).
-    """
-    if retention_days < 1:
-        raise ValueError("retention_days must be at least 1")
-    moment = now or datetime.now(UTC)
-    cutoff = moment - timedelta(days=retention_days)
-    started = time.monotonic()
-    total = 0
-    while True:
-        # The event with the oldest expired data first, then a batch of its registrations.
-        event_id = await session.scalar(
-            sa.select(Registration.event_id)
-            .join(Event, Event.id == Registration.event_id)
-            .where(Registration.anonymised_at.is_(None), Event.ends_at <= cutoff)
-            .order_by(Event.ends_at, Event.id)
-            .limit(1)
-        )
-        if event_id is None:
-            await session.commit()
-            return total
-        rows = await session.execute(
-            sa.select(
-                Registration.id,
-                Registration.event_id,
-                Registration.email,
-                Registration.email_normalized,
-                Registration.full_name,
-            )
-            .where(Registration.event_id == event_id, Registration.anonymised_at.is_(None))
-            .order_by(Registration.id)
-            .limit(batch_size)
-            .with_for_update(skip_locked=True)
-        )
-        people = [Person(*row) for row in rows]
-        count = await anonymise_people(session, event_id, people, moment) if people else 0
-        if count:
-            record(
-                session,
-                None,
-                "registrations_anonymised",
-                "event",
-                event_id,
-                event_id,
-                reason=Reason.RETENTION,
-                count=count,
-            )
-        await session.commit()
-        total += count
-        if not people:  # another worker holds the rest: it goes on
-            return total
-        if budget_seconds is not None and time.monotonic() - started >= budget_seconds:
-            return total
-
-
-def retention_job(settings: Settings) -> PeriodicJob:
-    """The periodic job the outbox workers run (see ``make_worker``). It writes no outbox rows.
-
-    Each run does at most ``RETENTION_BUDGET_SECONDS`` of batches, committed one by one, so mail keeps
-    flowing while a large event is anonymised over several runs.
-    """
-
-    async def job(session: AsyncSession) -> int:
-        await scrub_delivered_erasures(session)
-        await anonymise_expired(session, settings.retention_days, budget_seconds=RETENTION_BUDGET_SECONDS)
-        return 0
-
-    return job
-
-
-# --- what organisers see ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeLine:
-    event: Event
-    registrations: int
-    purge_at: datetime
-
-
-async def upcoming_purges(
-    session: AsyncSession, principal: Principal, retention_days: int, event_id: UUID | None = None
-) -> list[PurgeLine]:
-    """Per event the principal sees: how many registrations (of their scope) still hold personal data,
-    and when the retention job anonymises them; soonest first."""
-    statement = (
-        sa.select(Registration.event_id, sa.func.count(Registration.id))
-        .where(Registration.anonymised_at.is_(None), principal.registrations_filter())
-        .group_by(Registration.event_id)
-    )
-    if event_id is not None:
-        statement = statement.where(Registration.event_id == event_id)
-    counts = {UUID(str(eid)): int(count) for eid, count in await session.execute(statement)}
-    if not counts:
-        return []
-    events = (
-        (await session.execute(sa.select(Event).where(Event.id.in_(counts), principal.events_filter())))
-        .scalars()
-        .all()
-    )
-    lines = [PurgeLine(event, counts[event.id], purge_date(event, retention_days)) for event in events]
-    return sorted(lines, key=lambda line: (line.purge_at, str(line.event.id)))
