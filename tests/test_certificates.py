@@ -132,7 +132,7 @@ def pdf_text(pdf: bytes) -> str:
 
 def pdf_qr(pdf: bytes) -> str:
     [image] = PdfReader(io.BytesIO(pdf)).pages[0].images
-    [barcode] = zxingcpp.read_barcodes(image.image)
+    [barcode] = zxingcpp.read_barcodes(image.image, formats=zxingcpp.BarcodeFormat.QRCode)
     return str(barcode.text)
 
 

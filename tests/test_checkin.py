@@ -564,7 +564,10 @@ def qr_codes(message: EmailMessage) -> list[str]:
             payload = part.get_payload(decode=True)
             assert isinstance(payload, bytes)
             with Image.open(io.BytesIO(payload)) as image:
-                found.extend(result.text for result in zxingcpp.read_barcodes(image))
+                found.extend(
+                    result.text
+                    for result in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+                )
     return found
 
 

@@ -42,7 +42,7 @@ def text_body(message: EmailMessage) -> str:
 
 
 def decode_qr(png: bytes) -> str:
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.QRCode)
     assert len(results) == 1
     return str(results[0].text)
 

@@ -26,7 +26,7 @@ def open_png(data: bytes) -> Image.Image:
 
 
 def decode_qr(image: Image.Image) -> str:
-    barcodes = zxingcpp.read_barcodes(image)
+    barcodes = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
     assert len(barcodes) == 1
     [barcode] = barcodes
     assert barcode.format == zxingcpp.BarcodeFormat.QRCode
