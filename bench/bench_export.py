@@ -1,6 +1,7 @@
-"""Attendee list and export speed with 1k, 10k and 50k registrations on one event (SQLite).
+"""Attendee list and export speed with 1k, 10k and 50k registrations on one event.
 
-Run: ``.venv/bin/python bench/bench_export.py`` (about a minute). The app runs in a real uvicorn
+Run: ``.venv/bin/python bench/bench_export.py`` (SQLite, about a minute; ``--database postgresql`` or
+``both`` for PostgreSQL, in a throwaway cluster like the tests'). The app runs in a real uvicorn
 subprocess; requests go over loopback with httpx. The server's peak memory during each export is read
 from /proc (``VmHWM``, reset before each export through ``clear_refs``), so it includes everything the
 process holds, not only Python objects.
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import re
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -31,6 +33,9 @@ from events_app.db import migrate
 from events_app.db.models import Event, EventKind, EventStatus, Registration, RegistrationStatus, Role
 from events_app.domain.accounts.services import AccountService
 from events_app.domain.attendees.schemas import Cursor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support.postgres import PostgresCluster
 
 SIZES = (1_000, 10_000, 50_000)
 PASSWORD = "bench password that is long enough"
@@ -105,10 +110,14 @@ async def grow_to(engine: AsyncEngine, event_id: uuid.UUID, start: int, stop: in
             rows = [registration_row(event_id, index) for index in range(first, min(first + 5000, stop))]
             await connection.execute(sa.insert(Registration), rows)
     async with engine.connect() as connection:
-        # Move the bulk insert out of the WAL into the database file, as SQLite's automatic checkpoints
-        # do when data arrives at a normal pace, and refresh the planner's statistics.
-        await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        await connection.exec_driver_sql("ANALYZE")
+        if engine.dialect.name == "sqlite":
+            # Move the bulk insert out of the WAL into the database file, as SQLite's automatic
+            # checkpoints do when data arrives at a normal pace, and refresh the planner's statistics.
+            await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            await connection.exec_driver_sql("ANALYZE")
+        else:  # what autovacuum does after a bulk load: statistics and the visibility map
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.exec_driver_sql("VACUUM ANALYZE registrations")
 
 
 async def middle_cursor(engine: AsyncEngine, event_id: uuid.UUID, size: int) -> str:
@@ -241,37 +250,48 @@ def report(results: list[dict[str, Any]]) -> None:
         assert r["csv"].lines == r["size"], (r["csv"].lines, r["size"])
 
 
-async def main(sizes: tuple[int, ...]) -> None:
+async def main(database: str, sizes: tuple[int, ...]) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-export-") as workdir:
-        database_url = f"sqlite+aiosqlite:///{workdir}/bench.sqlite3"
-        await asyncio.to_thread(migrate.upgrade, database_url)
-        engine = create_async_engine(database_url)
-        event_id = await create_event_and_admin(engine)
-        server = AppServer(Path(workdir), database_url)
-        try:
-            await server.wait_ready()
-            async with httpx.AsyncClient(base_url=server.url, timeout=300) as http:
-                await login(http)
-                results, inserted = [], 0
-                for size in sizes:
-                    started = time.perf_counter()
-                    await grow_to(engine, event_id, inserted, size)
-                    print(
-                        f"inserted {size - inserted} rows in {time.perf_counter() - started:.1f} s",
-                        flush=True,
-                    )
-                    inserted = size
-                    results.append(await measure(http, server, engine, event_id, size))
-            print()
-            report(results)
-        finally:
-            server.stop()
-            await engine.dispose()
+        if database in ("sqlite", "both"):
+            print("SQLite", flush=True)
+            await run(f"sqlite+aiosqlite:///{workdir}/bench.sqlite3", Path(workdir), sizes)
+        if database in ("postgresql", "both"):
+            print("PostgreSQL", flush=True)
+            with PostgresCluster(Path(workdir) / "pg") as cluster:
+                cluster.create_database("bench")
+                await run(cluster.url("bench"), Path(workdir), sizes)
+
+
+async def run(database_url: str, workdir: Path, sizes: tuple[int, ...]) -> None:
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    engine = create_async_engine(database_url)
+    event_id = await create_event_and_admin(engine)
+    server = AppServer(workdir, database_url)
+    try:
+        await server.wait_ready()
+        async with httpx.AsyncClient(base_url=server.url, timeout=300) as http:
+            await login(http)
+            results, inserted = [], 0
+            for size in sizes:
+                started = time.perf_counter()
+                await grow_to(engine, event_id, inserted, size)
+                print(
+                    f"inserted {size - inserted} rows in {time.perf_counter() - started:.1f} s",
+                    flush=True,
+                )
+                inserted = size
+                results.append(await measure(http, server, engine, event_id, size))
+        print()
+        report(results)
+    finally:
+        server.stop()
+        await engine.dispose()
 
 
 if __name__ == "__main__":
     exit_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="registration counts")
+    parser.add_argument("--database", choices=["postgresql", "sqlite", "both"], default="sqlite")
     arguments = parser.parse_args()
-    asyncio.run(main(tuple(arguments.sizes)))
+    asyncio.run(main(arguments.database, tuple(arguments.sizes)))

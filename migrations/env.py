@@ -9,7 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from events_app.db.migrate import compare_type
+from events_app.db.migrate import compare_type, include_object_on
 from events_app.db.models import metadata
 from events_app.settings import get_settings
 
@@ -27,6 +27,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=compare_type,
+        include_object=include_object_on(connection.dialect.name),
         user_module_prefix="advanced_alchemy.types.",
     )
     with context.begin_transaction():

@@ -202,6 +202,63 @@ async def test_search_filters_sort_and_pages(
     assert back == pages[-2::-1]
 
 
+async def test_search_is_a_substring_match_ignoring_case_that_follows_edits(
+    client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The search goes through a trigram index on each database; the answers are the plain rules'."""
+    event = await add_event(session_maker)
+    elsewhere = await add_event(session_maker, slug="elsewhere")
+    names = ["María García Núñez", "JOÃO CONCEIÇÃO", 'Seán O"Brien', "Ana O'Neil", "Zoë Ōkubo"]
+    people = [person(index, BASE, full_name=name) for index, name in enumerate(names)]
+    await add_registrations(session_maker, event, people)
+    await add_registrations(session_maker, elsewhere, [person(9, BASE, full_name="María García Otra")])
+    await create_user(session_maker, "admin@example.org", Role.ADMIN)
+    await login(client, "admin@example.org")
+    url = f"/manage/events/{event.id}/attendees"
+
+    async def found(text: str) -> list[str]:
+        response = await client.get(f"{url}?{urlencode({'q': text})}")
+        assert response.status_code == 200, response.text
+        return [name for _, name in listed(response.text)]
+
+    assert await found("garcía") == ["María García Núñez"]  # other events' people are not listed
+    assert await found("GARCÍA NÚ") == ["María García Núñez"]  # case ignored beyond ASCII
+    assert await found("joão conceição") == ["JOÃO CONCEIÇÃO"]
+    assert await found("rcía n") == ["María García Núñez"]  # inside words, across a space
+    assert await found("garcia") == []  # accents count, as they always have
+    assert await found('o"b') == ['Seán O"Brien']  # quotes are plain characters
+    assert await found("o'n") == ["Ana O'Neil"]
+    assert await found("ŌKU") == ["Zoë Ōkubo"]
+    assert await found("zo") == ["Zoë Ōkubo"]  # shorter than a trigram: still found
+    assert await found("'N") == ["Ana O'Neil"]
+    assert await found("@example.") == names  # email
+    assert await found("FISCALÍA GEN") == [p.full_name for p in people if p.institution.startswith("Fisc")]
+    assert await found("%") == []
+
+    # Edits, erasure and deletions reach the index at once.
+    async with session_maker() as session:
+        renamed = await session.get(Registration, people[0].id)
+        assert renamed is not None
+        renamed.full_name = "Marta Gómez"
+        gone = await session.get(Registration, people[1].id)
+        assert gone is not None
+        await session.delete(gone)
+        await session.commit()
+    assert await found("garcía") == []
+    assert await found("gómez") == ["Marta Gómez"]
+    assert await found("conceição") == []
+    async with session_maker() as session:
+        await session.execute(sa.delete(Event).where(Event.id == elsewhere.id))
+        await session.commit()
+        if session.bind.dialect.name == "sqlite":
+            await session.execute(
+                sa.text(
+                    "INSERT INTO registrations_search(registrations_search, rank) "
+                    "VALUES ('integrity-check', 1)"
+                )
+            )
+
+
 async def test_bad_filters_are_shown_inline_with_422(
     client: AsyncTestClient[Litestar], session_maker: async_sessionmaker[AsyncSession]
 ) -> None:

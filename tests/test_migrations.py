@@ -15,16 +15,20 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from support.postgres import PostgresCluster
 
 from events_app.db import migrate
-from events_app.db.migrate import compare_type
+from events_app.db.migrate import compare_type, include_object_on
 from events_app.db.models import metadata
+from events_app.db.models.registration import SQLITE_SEARCH_TABLES
 
 EXPECTED_TABLES = {*metadata.tables, "alembic_version"}
 
 
 def _differences(connection: Connection) -> list[Any]:
-    context = MigrationContext.configure(
-        connection, opts={"compare_type": compare_type, "target_metadata": metadata}
-    )
+    opts = {
+        "compare_type": compare_type,
+        "target_metadata": metadata,
+        "include_object": include_object_on(connection.dialect.name),
+    }
+    context = MigrationContext.configure(connection, opts=opts)
     return list(compare_metadata(context, metadata))
 
 
@@ -37,7 +41,8 @@ async def _check(url: str) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as connection:
-            assert await connection.run_sync(_tables) == EXPECTED_TABLES
+            search_tables = SQLITE_SEARCH_TABLES if connection.dialect.name == "sqlite" else set()
+            assert await connection.run_sync(_tables) == EXPECTED_TABLES | search_tables
             differences = await connection.run_sync(_differences)
     finally:
         await engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from advanced_alchemy.types import GUID
@@ -10,6 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.types import TypeEngine
 
+from events_app.db.models.registration import POSTGRESQL_ONLY_INDEXES, SQLITE_SEARCH_TABLES
 from events_app.settings import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
@@ -45,3 +47,18 @@ def compare_type(
     if context.dialect.name == "sqlite" and isinstance(metadata_type, GUID):
         return False
     return None
+
+
+IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
+
+
+def include_object_on(dialect_name: str) -> IncludeObject:
+    """Alembic's ``include_object`` for one database: leaves out of comparisons what the models cannot
+    describe there (SQLite's FTS5 search tables) or create there (PostgreSQL's trigram index)."""
+
+    def include(_object: Any, name: str | None, type_: str, _reflected: bool, _compare_to: Any) -> bool:
+        if type_ == "table" and name in SQLITE_SEARCH_TABLES:
+            return False
+        return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES and dialect_name != "postgresql")
+
+    return include

@@ -20,6 +20,8 @@ _ACTIVE_SQL = "status IN ({})".format(
     ", ".join(f"'{status.value}'" for status in ACTIVE_REGISTRATION_STATUSES)
 )
 
+_IN_ORDER = ("created_at", "id")
+
 
 class Registration(UUIDv7AuditBase):
     """One person's place at one event.
@@ -39,11 +41,23 @@ class Registration(UUIDv7AuditBase):
             sqlite_where=sa.text(_ACTIVE_SQL),
             postgresql_where=sa.text(_ACTIVE_SQL),
         ),
-        sa.Index("ix_registrations_event_status", "event_id", "status"),
+        # Attendee lists: a filtered page in registration order walks its filter's index in order and
+        # stops at the page's end; the other common filter rides along, so counts read only the index.
+        sa.Index("ix_registrations_event_created_id", "event_id", "created_at", "id"),
+        sa.Index("ix_registrations_event_status_created", "event_id", "status", *_IN_ORDER, "country"),
+        sa.Index("ix_registrations_event_country_created", "event_id", "country", *_IN_ORDER, "status"),
         sa.Index("ix_registrations_event_waitlist", "event_id", "status", "waitlisted_at"),
-        sa.Index("ix_registrations_event_country", "event_id", "country"),
-        sa.Index("ix_registrations_event_created", "event_id", "created_at"),
         sa.Index("ix_registrations_event_name", "event_id", "full_name", "id"),
+        # Attendee search on PostgreSQL (substring, case ignored: ILIKE through pg_trgm). SQLite has
+        # its own trigram index, the FTS5 table ``registrations_search`` (see below).
+        sa.Index(
+            "ix_registrations_search_trgm",
+            "full_name",
+            "email",
+            "institution",
+            postgresql_using="gin",
+            postgresql_ops={column: "gin_trgm_ops" for column in ("full_name", "email", "institution")},
+        ).ddl_if(dialect="postgresql"),
     )
 
     event_id: Mapped[UUID] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
@@ -80,3 +94,16 @@ class Registration(UUIDv7AuditBase):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_REGISTRATION_STATUSES
+
+
+#: SQLite's attendee search index: an FTS5 table with the trigram tokenizer over the registrations'
+#: name, email and institution (external content, keyed by the registrations' rowid), kept in step by
+#: triggers created in the migration. Not part of the models' metadata: Alembic cannot describe it.
+#: A migration that rebuilds ``registrations`` in batch mode drops those triggers and renumbers the
+#: rowids: it must create the triggers again and run the table's ``'rebuild'`` command.
+registrations_search = sa.table("registrations_search", sa.column("rowid", sa.Integer))
+SQLITE_SEARCH_TABLES = frozenset(
+    f"registrations_search{suffix}" for suffix in ("", "_data", "_idx", "_docsize", "_config")
+)
+#: Indexes created on PostgreSQL only (``ddl_if``), left out of schema comparisons on other databases.
+POSTGRESQL_ONLY_INDEXES = frozenset({"ix_registrations_search_trgm"})

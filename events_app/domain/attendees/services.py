@@ -28,6 +28,7 @@ from events_app.db.models import (
     RegistrationStatus,
     Sector,
 )
+from events_app.db.models.registration import registrations_search
 from events_app.domain.accounts.permissions import Principal
 from events_app.domain.attendees.schemas import AttendeeQuery, Cursor
 from events_app.domain.audit.services import record
@@ -123,16 +124,36 @@ async def visible_registration(
     return registration
 
 
-def _conditions(principal: Principal, event_id: UUID, query: AttendeeQuery) -> list[ColumnElement[bool]]:
+_SEARCHED = (Registration.full_name, Registration.email, Registration.institution)
+#: The trigram indexes find substrings of at least three characters; shorter ones read the rows.
+_TRIGRAM = 3
+
+
+def _search(dialect: str, text: str) -> ColumnElement[bool]:
+    """Registrations whose name, email or institution contains ``text``, case ignored.
+
+    Through the trigram index of each database when ``text`` is long enough (pg_trgm's GIN under
+    ILIKE; SQLite's FTS5 trigram table, whose phrase match is a substring match), so a search that
+    matches few registrations reads only those.
+    """
+    if dialect == "sqlite" and len(text) >= _TRIGRAM:
+        phrase = '"{}"'.format(text.replace('"', '""'))
+        matches = sa.select(registrations_search.c.rowid).where(
+            sa.text("registrations_search MATCH :phrase").bindparams(phrase=phrase)
+        )
+        return sa.literal_column("registrations.rowid").in_(matches.scalar_subquery())
+    if dialect == "postgresql":
+        pattern = "%{}%".format(text.replace("/", "//").replace("%", "/%").replace("_", "/_"))
+        return sa.or_(*(column.ilike(pattern, escape="/") for column in _SEARCHED))
+    return sa.or_(*(column.icontains(text, autoescape=True) for column in _SEARCHED))
+
+
+def _conditions(
+    dialect: str, principal: Principal, event_id: UUID, query: AttendeeQuery
+) -> list[ColumnElement[bool]]:
     conditions = [Registration.event_id == event_id, principal.registrations_filter()]
     if query.q:
-        conditions.append(
-            sa.or_(
-                Registration.full_name.icontains(query.q, autoescape=True),
-                Registration.email.icontains(query.q, autoescape=True),
-                Registration.institution.icontains(query.q, autoescape=True),
-            )
-        )
+        conditions.append(_search(dialect, query.q))
     if query.statuses:
         conditions.append(Registration.status.in_(query.statuses))
     if query.countries:
@@ -154,7 +175,10 @@ async def _read(
     column = _SORT_COLUMNS[query.sort]
     backwards = query.cursor is not None and query.cursor.backwards
     ascending = query.descending == backwards
-    statement = sa.select(*_ROW_COLUMNS).where(*_conditions(principal, event_id, query))
+    connection = await session.connection()
+    statement = sa.select(*_ROW_COLUMNS).where(
+        *_conditions(connection.dialect.name, principal, event_id, query)
+    )
     if query.cursor is not None:
         key = sa.tuple_(column, Registration.id)
         bound = sa.tuple_(
@@ -164,7 +188,6 @@ async def _read(
         statement = statement.where(key > bound if ascending else key < bound)
     order = (column.asc(), Registration.id.asc()) if ascending else (column.desc(), Registration.id.desc())
     # Core execution (no ORM loading step): exports read every row through here.
-    connection = await session.connection()
     result = await connection.execute(statement.order_by(*order).limit(query.limit + 1))
     rows = [AttendeeRow.of(row, event_id) for row in result]
     return rows[: query.limit], len(rows) > query.limit
@@ -173,10 +196,10 @@ async def _read(
 async def count_matching(
     session: AsyncSession, principal: Principal, event_id: UUID, query: AttendeeQuery
 ) -> int:
-    statement = (
-        sa.select(sa.func.count()).select_from(Registration).where(*_conditions(principal, event_id, query))
-    )
-    return int((await session.execute(statement)).scalar_one())
+    connection = await session.connection()
+    conditions = _conditions(connection.dialect.name, principal, event_id, query)
+    statement = sa.select(sa.func.count()).select_from(Registration).where(*conditions)
+    return int((await connection.execute(statement)).scalar_one())
 
 
 async def list_page(
