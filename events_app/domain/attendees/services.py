@@ -132,20 +132,21 @@ _TRIGRAM = 3
 def _search(dialect: str, text: str) -> ColumnElement[bool]:
     """Registrations whose name, email or institution contains ``text``, case ignored.
 
-    Through the trigram index of each database when ``text`` is long enough (pg_trgm's GIN under
-    ILIKE; SQLite's FTS5 trigram table, whose phrase match is a substring match), so a search that
-    matches few registrations reads only those.
+    Through each database's trigram index when ``text`` is long enough (pg_trgm's GIN under ILIKE;
+    SQLite's FTS5 trigram table, whose phrase match is a substring match), so a search that matches
+    few registrations reads only those. Shorter texts match many rows anyway: those read the event's
+    rows (a trigram index cannot narrow them, and scanning all of it costs more than the rows).
     """
-    if dialect == "sqlite" and len(text) >= _TRIGRAM:
+    if len(text) < _TRIGRAM:
+        return sa.or_(*(column.icontains(text, autoescape=True) for column in _SEARCHED))
+    if dialect == "sqlite":
         phrase = '"{}"'.format(text.replace('"', '""'))
         matches = sa.select(registrations_search.c.rowid).where(
             sa.text("registrations_search MATCH :phrase").bindparams(phrase=phrase)
         )
         return sa.literal_column("registrations.rowid").in_(matches.scalar_subquery())
-    if dialect == "postgresql":
-        pattern = "%{}%".format(text.replace("/", "//").replace("%", "/%").replace("_", "/_"))
-        return sa.or_(*(column.ilike(pattern, escape="/") for column in _SEARCHED))
-    return sa.or_(*(column.icontains(text, autoescape=True) for column in _SEARCHED))
+    pattern = "%{}%".format(text.replace("/", "//").replace("%", "/%").replace("_", "/_"))
+    return sa.or_(*(column.ilike(pattern, escape="/") for column in _SEARCHED))
 
 
 def _conditions(
