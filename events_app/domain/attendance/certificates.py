@@ -11,11 +11,15 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-
-from fpdf import FPDF
-from fpdf.enums import Align, XPos, YPos
+from typing import TYPE_CHECKING
 
 from events_app.lib.tickets import ticket_qr_png
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
+
+# fpdf2 (with fontTools and Pillow) is imported by the functions that draw: about 17 MB a web process
+# would otherwise hold from its start for a page few requests ask for.
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 FONT_REGULAR = FONT_DIR / "DejaVuSans.ttf"
@@ -58,6 +62,8 @@ def check_fonts() -> None:
 
 
 def _document(texts: CertificateTexts) -> FPDF:
+    from fpdf import FPDF
+
     check_fonts()
     pdf = FPDF(orientation="L", unit="mm", format="A4")
     pdf.set_auto_page_break(False)
@@ -72,6 +78,8 @@ def _document(texts: CertificateTexts) -> FPDF:
 
 
 def _line(pdf: FPDF, text: str, size: float, *, bold: bool = False, gap: float = 4.0) -> None:
+    from fpdf.enums import Align, XPos, YPos
+
     pdf.set_font(FONT_FAMILY, "B" if bold else "", size)
     pdf.multi_cell(0, size * 0.5, text=text, align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(gap)
@@ -84,6 +92,8 @@ def _frame(pdf: FPDF) -> None:
 
 
 def _verification(pdf: FPDF, texts: CertificateTexts) -> None:
+    from fpdf.enums import Align, XPos, YPos
+
     top = 210 - MARGIN - QR_SIZE - 4
     png = ticket_qr_png(texts.verify_url, box_size=4, border=2)
     pdf.image(io.BytesIO(png), x=MARGIN + 4, y=top, w=QR_SIZE, h=QR_SIZE, alt_text=texts.verify_line)

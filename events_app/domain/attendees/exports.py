@@ -16,11 +16,10 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import anyio
-from openpyxl import Workbook
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from events_app.db.models import Event, RegistrationStatus, Sector
 from events_app.domain.attendees.services import AttendeeRow
@@ -28,6 +27,10 @@ from events_app.domain.registrations.schemas import SECTOR_LABELS
 from events_app.domain.registrations.views import status_label
 from events_app.lib.countries import country_name
 from events_app.lib.i18n import LANGUAGE_NAMES, N_, current_language, format_datetime_in_zone, gettext
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -174,6 +177,8 @@ def _save(workbook: Workbook) -> Path:
 
 async def xlsx_stream(chunks: AsyncIterator[list[AttendeeRow]], labels: RowLabels) -> AsyncIterator[bytes]:
     """Rows go to openpyxl (in a thread: it is CPU work) as they are read; the file follows."""
+    from openpyxl import Workbook  # here, not at the top: ~6 MB a web process would hold for nothing
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=labels.sheet_title)
     sheet.append(list(labels.headers))
