@@ -309,11 +309,18 @@ async def test_scan_requests_are_checked(
             sa.update(RateLimitBucket).where(RateLimitBucket.key.like("checkin:device:%")).values(hits=10_000)
         )
         await session.commit()
+    attempts = await count(session_maker, ScanAttempt)
     body = scan_body(world, world.code("gil"), event_id=str(world.other.id))
     response = await client.post("/api/checkin", json=body, headers=bearer(both))
     assert response.status_code == 429
     assert response.json()["code"] == "rate_limited"
+    assert int(response.headers["retry-after"]) >= 1
     assert await count(session_maker, CheckIn) == 2
+    # Only the hits are kept: the refused scan is no attempt, and each of its counters grew by one.
+    assert await count(session_maker, ScanAttempt) == attempts
+    async with session_maker() as session:
+        hits = dict((await session.execute(sa.select(RateLimitBucket.key, RateLimitBucket.hits))).all())
+    assert sorted(value for key, value in hits.items() if key.startswith("checkin:device:"))[-1] == 10_001
     # The client's address is in no counter's key, readable or plainly hashed (a keyed hash only).
     async with session_maker() as session:
         keys = (await session.execute(sa.select(RateLimitBucket.key))).scalars().all()

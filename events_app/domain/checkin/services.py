@@ -356,14 +356,29 @@ async def _record(
     )
 
 
+def _limits(user_id: UUID, device: str, ip: str) -> dict[str, int]:
+    """The scan's counters (by key) and their limits: one per device, one per address."""
+    device_key = hashlib.sha256(device.encode()).hexdigest()[:24]
+    return {f"checkin:device:{user_id}:{device_key}": RATE_PER_DEVICE, f"checkin:ip:{ip}": RATE_PER_IP}
+
+
+def _over_limit(
+    counted: dict[str, tuple[int, datetime]], limits: dict[str, int], now: datetime
+) -> RateLimited | None:
+    retry_after = 0
+    for key, (hits, started) in counted.items():
+        if hits > limits[key]:
+            retry_after = max(retry_after, max(1, math.ceil((started + RATE_WINDOW - now).total_seconds())))
+    return RateLimited(retry_after) if retry_after else None
+
+
 async def _count_scan(connection: AsyncConnection, user_id: UUID, device: str, ip: str) -> RateLimited | None:
     """One hit per device and per address; :class:`RateLimited` when either is over its limit.
 
     An UPDATE of both counters; a counter not there yet (the first scan of a device that day) is
     inserted, and two first scans at once make one of them lose a race and try again.
     """
-    device_key = hashlib.sha256(device.encode()).hexdigest()[:24]
-    limits = {f"checkin:device:{user_id}:{device_key}": RATE_PER_DEVICE, f"checkin:ip:{ip}": RATE_PER_IP}
+    limits = _limits(user_id, device, ip)
     now = datetime.now(UTC)
     counted = {
         key: (hits, _aware(started))
@@ -387,21 +402,126 @@ async def _count_scan(connection: AsyncConnection, user_id: UUID, device: str, i
                 for key in new
             ],
         )
-    retry_after = 0
-    for key, (hits, started) in counted.items():
-        if hits > limits[key]:
-            retry_after = max(retry_after, max(1, math.ceil((started + RATE_WINDOW - now).total_seconds())))
-    return RateLimited(retry_after) if retry_after else None
+    return _over_limit(counted, limits, now)
 
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+_PG_PARAM_TYPES: dict[str, Any] = {
+    **dict.fromkeys(
+        ("bucket_1", "bucket_2", "checkin_id", "attempt_id", "event_id", "user_id", "registration_id"),
+        CheckIn.id.type,
+    ),
+    **dict.fromkeys(("now", "window_start", "scanned_at"), CheckIn.scanned_at.type),
+    **dict.fromkeys(("limit_1", "limit_2"), sa.Integer()),
+    **dict.fromkeys(("checks_in", "records"), sa.Boolean()),
+    **dict.fromkeys(("key_1", "key_2", "device", "nonce", "result"), sa.String()),
+    "answer": ScanAttempt.answer.type,
+}
+#: PostgreSQL: the scan's records and its two counters in one statement (data-modifying CTEs), run on
+#: its own (autocommit), so a scan costs two round trips: the read and this. The counters are upserted in
+#: the order of their keys (no deadlock between two scans of one device) and hold their row locks only
+#: while this one statement runs; over a limit, only the hits are kept (the inserts read ``allowed``).
+#: A text statement: SQLAlchemy compiles a PostgreSQL ``INSERT … ON CONFLICT`` anew on every execution.
+_PG_RECORD_AND_COUNT = (
+    sa.text(
+        """
+WITH counted AS (
+    INSERT INTO rate_limit_buckets AS bucket (id, key, window_started_at, hits, created_at, updated_at)
+    VALUES (:bucket_1, :key_1, :now, 1, :now, :now), (:bucket_2, :key_2, :now, 1, :now, :now)
+    ON CONFLICT (key) DO UPDATE SET
+        hits = CASE WHEN bucket.window_started_at <= :window_start THEN 1 ELSE bucket.hits + 1 END,
+        window_started_at = CASE
+            WHEN bucket.window_started_at <= :window_start THEN :now ELSE bucket.window_started_at
+        END,
+        updated_at = :now
+    RETURNING bucket.key, bucket.hits, bucket.window_started_at
+), allowed AS (
+    SELECT NOT EXISTS (
+        SELECT FROM counted
+        WHERE counted.hits > CASE WHEN counted.key = :key_1 THEN :limit_1 ELSE :limit_2 END
+    ) AS ok
+), checkin AS (
+    INSERT INTO checkins (
+        id, event_id, registration_id, device, staff_user_id, scanned_at, nonce, created_at, updated_at
+    )
+    SELECT :checkin_id, :event_id, :registration_id, :device, :user_id, :scanned_at, :nonce, :now, :now
+    FROM allowed WHERE allowed.ok AND :checks_in
+), attempt AS (
+    INSERT INTO scan_attempts (
+        id, event_id, registration_id, nonce, device, staff_user_id, result, scanned_at, answer,
+        created_at, updated_at
+    )
+    SELECT :attempt_id, :event_id, :registration_id, :nonce, :device, :user_id, :result, :scanned_at,
+        :answer, :now, :now
+    FROM allowed WHERE allowed.ok AND :records
+)
+SELECT key, hits, window_started_at FROM counted
+"""
+    )
+    .bindparams(*(sa.bindparam(name, type_=type_) for name, type_ in _PG_PARAM_TYPES.items()))
+    .columns(
+        _BUCKETS.c.key,
+        _BUCKETS.c.hits,
+        _BUCKETS.c.window_started_at,
+    )
+)
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+
+
+async def _record_and_count_pg(
+    connection: AsyncConnection,
+    user_id: UUID,
+    scan: Scan,
+    decided: tuple[Verdict, ScanAnswer] | None,
+    ip: str,
+) -> RateLimited | None:
+    """PostgreSQL: record a decided scan (``decided``; None for a replay, which is only counted) and count
+    its hits, in one statement. Raises IntegrityError when a concurrent scan won, keeping nothing."""
+    limits = _limits(user_id, scan.device, ip)
+    (key_1, limit_1), (key_2, limit_2) = sorted(limits.items())
+    now = datetime.now(UTC)
+    verdict, answer = decided if decided is not None else (Verdict(ScanResult.INVALID), None)
+    person = verdict.person
+    params = {
+        "bucket_1": uuid7(),
+        "bucket_2": uuid7(),
+        "key_1": key_1,
+        "key_2": key_2,
+        "limit_1": limit_1,
+        "limit_2": limit_2,
+        "now": now,
+        "window_start": now - RATE_WINDOW,
+        "checks_in": decided is not None and verdict.result is ScanResult.OK,
+        "records": decided is not None,
+        "checkin_id": uuid7(),
+        "attempt_id": uuid7(),
+        "event_id": scan.event_id,
+        "registration_id": person.id if person is not None else None,
+        "device": scan.device,
+        "user_id": user_id,
+        "scanned_at": scan.scanned_at,
+        "nonce": scan.nonce,
+        "result": verdict.result.value,
+        "answer": msgspec.to_builtins(answer) if answer is not None else None,
+    }
+    rows = await connection.execute(_PG_RECORD_AND_COUNT, params)
+    counted = {key: (hits, _aware(started)) for key, hits, started in rows}
+    return _over_limit(counted, limits, now)
+
+
 async def _scan_once(
     session: AsyncSession, caller: Caller, scan: Scan, ip: str
 ) -> ScanAnswer | RateLimited | Refusal:
-    connection = await session.connection()
+    # PostgreSQL: every statement on its own (no BEGIN, no COMMIT round trips); the writes are one
+    # statement (see _PG_RECORD_AND_COUNT). A session already in a transaction keeps it.
+    one_write = session.bind.dialect.name == "postgresql"
+    if one_write and not session.in_transaction():
+        connection = await session.connection(execution_options=_AUTOCOMMIT)
+    else:
+        connection = await session.connection()
     by_code = scan.code is not None
     params: dict[str, Any] = {**caller.params, "event_id": scan.event_id, "nonce": scan.nonce}
     if scan.code is not None:
@@ -416,6 +536,7 @@ async def _scan_once(
     if row.token_id is not None:
         await note_api_token_use(session, row.token_id, row.last_used_at)
     outcome: ScanAnswer | Refusal
+    decided: tuple[Verdict, ScanAnswer] | None = None
     if row.replay_event_id is not None:  # the same scan again: the first answer
         same_event = row.replay_event_id == scan.event_id
         outcome = msgspec.convert(row.replay_answer, ScanAnswer) if same_event else Refusal.NONCE_REUSED
@@ -427,7 +548,13 @@ async def _scan_once(
             person = Person(*row[: len(_PERSON_COLUMNS)])
             verdict = _verdict(scan.event_id, by_code, person, existing)
         outcome = answer_for(verdict, scan, row.zone)
-        await _record(connection, row.user_id, scan, verdict, outcome)
+        decided = (verdict, outcome)
+    if one_write:
+        limited = await _record_and_count_pg(connection, row.user_id, scan, decided, ip)
+        await session.commit()  # nothing to send in autocommit; ends a transaction the session had
+        return limited or outcome
+    if decided is not None:
+        await _record(connection, row.user_id, scan, *decided)
     # Counted last, so the counters' rows stay locked only until the commit that follows.
     limited = await _count_scan(connection, row.user_id, scan.device, ip)
     if limited is not None:
