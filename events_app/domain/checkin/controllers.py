@@ -181,14 +181,12 @@ class CheckinApi(Controller):
         },
     )
     async def scan(
-        self,
-        request: Request[Any, Any, Any],
-        data: JSONBody[ScanIn],
-        db_session: DbSession,
-        settings: SettingsDep,
+        self, request: Request[Any, Any, Any], data: JSONBody[ScanIn], db_session: DbSession
     ) -> Response[ScanAnswer] | Response[ApiError]:
-        # No principal dependency: who is asking is read in the scan's own single statement.
-        caller = _caller(request, settings.secret_key)
+        # No principal dependency: who is asking is read in the scan's own single statement. The settings
+        # come from the app's state, not as a second dependency: Litestar resolves two dependencies of one
+        # handler in an anyio task group (two tasks per request).
+        caller = _caller(request, request.app.state.settings.secret_key)
         if caller is None:
             raise _not_logged_in()
         try:
