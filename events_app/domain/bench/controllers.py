@@ -32,7 +32,7 @@ class MaillessRegistrationService(RegistrationService):
     def _queue_mail(self, registration: Registration, kind: MailKind, **payload: Any) -> None:
         return None
 
-    async def _write_new_mail(self, values: dict[str, Any], kind: MailKind) -> None:
+    def _new_mail(self, values: dict[str, Any], kind: MailKind) -> dict[str, Any] | None:
         return None
 
 

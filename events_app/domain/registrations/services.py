@@ -11,25 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.dml import ReturningInsert
 from uuid_utils.compat import uuid7
 
+from events_app.db.dml import insert_skipping_conflicts
 from events_app.db.models import (
     ACTIVE_REGISTRATION_STATUSES,
     Event,
     EventStatus,
     OutboxMessage,
+    OutboxStatus,
     Registration,
     RegistrationChange,
     RegistrationStatus,
@@ -146,10 +147,12 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
         """Register ``data`` for the event ``slug``; commits. Never reveals whether the email existed.
 
         The first try is the quick one: it relies on the unique index of active registrations instead
-        of looking for one first, and when seats seem left it writes the registration, its change and
-        its email before taking the seat, so the event row stays locked only for that UPDATE and the
-        commit. A repeated email (the index refuses it) or a seat lost to concurrent registrations
-        sends it to the careful try, which looks first and takes the seat first.
+        of looking for one first. On PostgreSQL the seat (or the waiting list), the registration, its
+        change and its email are one statement after the event's read. On SQLite, when seats seem
+        left, it writes the registration, its change and its email before taking the seat. Either way
+        the event row stays locked only for the seat's UPDATE, what follows it in the same statement,
+        and the commit. A repeated email (the index refuses it) or, on SQLite, a seat lost to
+        concurrent registrations sends it to the careful try, which looks first.
         """
         moment = now or datetime.now(UTC)
         values = self._registration_values(data, moment)  # token hashes: before the transaction
@@ -186,6 +189,8 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
             if not await self._write_new(values):
                 return None
             return await self._committed(Outcome.PENDING, values, event)
+        if self.session.get_bind().dialect.name == "postgresql":
+            return await self._write_seated(event, values, moment, careful)
         if state is RegistrationState.OPEN and not careful:
             values["status"] = RegistrationStatus.CONFIRMED
             if not await self._write_new(values) or not await self._take_seat(event.id):
@@ -204,11 +209,45 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
             return None
         return await self._committed(outcome, values, event)
 
+    async def _write_seated(
+        self, event: Event, values: dict[str, Any], moment: datetime, careful: bool
+    ) -> RegistrationResult | None:
+        """PostgreSQL: a seat, or else the waiting list, with the registration, its first change and its
+        email in one statement (data-modifying CTEs, see :func:`_seated_insert`): one round trip.
+
+        The conditional seat UPDATE decides (even for an event read as full: a concurrent cancellation
+        may have freed a seat since); the registration is written as confirmed when it took one,
+        waitlisted otherwise, and not at all when neither applies. ``None`` (to roll back and try
+        carefully) when the unique index refused the email: a seat taken meanwhile is rolled back too.
+        """
+        mail = self._new_mail(values, MailKind.CONFIRMED)  # the kind follows the status, in SQL
+        params = {f"r_{name}": values[name] for name in _SEATED_COLUMNS}
+        params["r_waitlist"] = event.waitlist_enabled
+        params["r_waitlisted_at"] = moment
+        params["seat_updated_at"] = values["created_at"]
+        params["c_id"] = uuid7()
+        if mail is not None:
+            params["m_id"] = uuid7()
+            params["m_message_id"] = outbox.make_message_id(self.tokens.message_id_domain)
+            params["m_payload"] = mail["payload"]
+        row = (await self.session.execute(_seated_insert(with_mail=mail is not None), params)).one()
+        seat, status = row[0], row[1]
+        if status is None:
+            if seat is None and not event.waitlist_enabled:  # no seat left and no waiting list
+                return await self._refuse(event, values, Outcome.FULL, RegistrationState.FULL, careful)
+            return None  # already registered: the index refused the email
+        if mail is not None:
+            outbox.mark_written(self.session)
+        values["status"] = status
+        if status is RegistrationStatus.WAITLISTED:
+            values["waitlisted_at"] = moment
+            return await self._committed(Outcome.WAITLISTED, values, event)
+        return await self._committed(Outcome.CREATED, values, event)
+
     async def _seat_if_any(self, event: Event, state: RegistrationState) -> bool:
-        """Take a seat. On SQLite an event read as full is skipped: the read was made under the single
-        writer lock (``BEGIN IMMEDIATE``), so nobody can have freed a seat since. On PostgreSQL the read
-        may be older than a concurrent cancellation, so the conditional UPDATE decides."""
-        if state is RegistrationState.FULL and self.session.get_bind().dialect.name == "sqlite":
+        """Take a seat (SQLite). An event read as full is skipped: the read was made under the single
+        writer lock (``BEGIN IMMEDIATE``), so nobody can have freed a seat since."""
+        if state is RegistrationState.FULL:
             return False
         return await self._take_seat(event.id)
 
@@ -240,9 +279,7 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
         False, with nothing written, when an active registration with this email exists: the unique
         index refuses it (``ON CONFLICT DO NOTHING``) without failing the transaction.
         """
-        written = await self.session.scalar(
-            _insert_unless_registered(self.session.get_bind().dialect.name, values)
-        )
+        written = await self.session.scalar(_INSERT_UNLESS_REGISTERED, values)
         if written is None:
             return False
         await self.session.execute(
@@ -258,23 +295,20 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
                 "updated_at": values["created_at"],
             },
         )
-        await self._write_new_mail(values, _MAIL_FOR_STATUS[values["status"]])
+        if (mail := self._new_mail(values, _MAIL_FOR_STATUS[values["status"]])) is not None:
+            await outbox.enqueue_many(self.session, [mail], message_id_domain=self.tokens.message_id_domain)
         return True
 
-    async def _write_new_mail(self, values: dict[str, Any], kind: MailKind) -> None:
-        await outbox.enqueue_many(
-            self.session,
-            [
-                {
-                    "kind": kind.value,
-                    "recipient": values["email"],
-                    "language": values["language"],
-                    "registration_id": values["id"],
-                    "payload": {"sequence": values["invite_sequence"]},
-                }
-            ],
-            message_id_domain=self.tokens.message_id_domain,
-        )
+    def _new_mail(self, values: dict[str, Any], kind: MailKind) -> dict[str, Any] | None:
+        """A new registration's email, as :func:`outbox.enqueue_many` takes it (on PostgreSQL,
+        :func:`_seated_insert` writes the same row); ``None`` in the benchmark's mail-less service."""
+        return {
+            "kind": kind.value,
+            "recipient": values["email"],
+            "language": values["language"],
+            "registration_id": values["id"],
+            "payload": {"sequence": values["invite_sequence"]},
+        }
 
     async def _committed(self, outcome: Outcome, values: dict[str, Any], event: Event) -> RegistrationResult:
         """Commit, and hand back the new registration as a persistent object without loading it."""
@@ -551,14 +585,141 @@ def queue_registration_mail(
 
 _REGISTRATIONS = cast(sa.Table, Registration.__table__)
 _CHANGES = cast(sa.Table, RegistrationChange.__table__)
+_OUTBOX = cast(sa.Table, OutboxMessage.__table__)
+_EVENTS = cast(sa.Table, Event.__table__)
+#: The registration's columns :func:`_seated_insert` takes as parameters (``r_<name>``).
+_SEATED_COLUMNS = (
+    "id",
+    "event_id",
+    "full_name",
+    "email",
+    "email_normalized",
+    "country",
+    "institution",
+    "position",
+    "sector",
+    "language",
+    "ticket_version",
+    "ticket_hash",
+    "manage_token_version",
+    "manage_token_hash",
+    "join_token_hash",
+    "invite_sequence",
+    "privacy_notice_version",
+    "consent_given_at",
+    "cancelled_at",
+    "anonymised_at",
+    "created_at",
+    "updated_at",
+)
+#: The first change's columns, in the order :func:`_seated_insert` selects them.
+_CHANGE_COLUMNS = (
+    "id",
+    "registration_id",
+    "from_status",
+    "to_status",
+    "actor_label",
+    "note",
+    "created_at",
+    "updated_at",
+)
 
 
-def _insert_unless_registered(dialect: str, values: dict[str, Any]) -> ReturningInsert[tuple[UUID]]:
-    """INSERT a registration; no row (and no error) when the email is already actively registered."""
-    new_id = _REGISTRATIONS.c.id
-    if dialect == "postgresql":
-        return postgresql.insert(_REGISTRATIONS).values(values).on_conflict_do_nothing().returning(new_id)
-    return sqlite.insert(_REGISTRATIONS).values(values).on_conflict_do_nothing().returning(new_id)
+def _param(table: sa.Table, column: str, prefix: str) -> sa.BindParameter[Any]:
+    return sa.bindparam(f"{prefix}{column}", type_=table.c[column].type)
+
+
+@cache
+def _seated_insert(*, with_mail: bool) -> sa.Select[tuple[UUID | None, RegistrationStatus | None]]:
+    """PostgreSQL: seat (or waiting list), registration, first change and email in one statement.
+
+    ``WITH seat AS (UPDATE events ... WHERE seats_taken < capacity RETURNING id), reg AS (INSERT INTO
+    registrations SELECT ..., CASE WHEN a seat THEN 'confirmed' ELSE 'waitlisted' END ... WHERE a
+    seat OR :waitlist ON CONFLICT DO NOTHING RETURNING id, status), change AS (INSERT ... FROM reg),
+    mail AS (INSERT ... FROM reg) SELECT (seat's id), (reg's status)``. The seat is decided first,
+    so the status can follow it; the row lock it takes is held for the rest of this statement and
+    the commit, as when the UPDATE came last. The change and the email are written only when the
+    registration was (``FROM reg``); the unique index of active registrations per email refuses a
+    repeat without an error (no status back). Built once: the compiled form is cached by SQLAlchemy.
+    """
+    seat = (
+        sa.update(_EVENTS)
+        .where(
+            _EVENTS.c.id == _param(_REGISTRATIONS, "event_id", "r_"),
+            sa.or_(_EVENTS.c.capacity.is_(None), _EVENTS.c.seats_taken < _EVENTS.c.capacity),
+        )
+        .values(seats_taken=_EVENTS.c.seats_taken + 1, updated_at=_param(_EVENTS, "updated_at", "seat_"))
+        .returning(_EVENTS.c.id)
+        .cte("seat")
+    )
+    seated = sa.exists(sa.select(seat.c.id))
+    status_type = _REGISTRATIONS.c.status.type
+    status = sa.case(
+        (seated, sa.literal(RegistrationStatus.CONFIRMED, status_type)),
+        else_=sa.literal(RegistrationStatus.WAITLISTED, status_type),
+    )
+    waitlisted_at = sa.case((seated, sa.null()), else_=_param(_REGISTRATIONS, "waitlisted_at", "r_"))
+    registration = (
+        insert_skipping_conflicts(_REGISTRATIONS)
+        .from_select(
+            [*_SEATED_COLUMNS, "status", "waitlisted_at"],
+            sa.select(
+                *(_param(_REGISTRATIONS, name, "r_") for name in _SEATED_COLUMNS), status, waitlisted_at
+            ).where(sa.or_(seated, sa.bindparam("r_waitlist", type_=sa.Boolean))),
+        )
+        .returning(
+            _REGISTRATIONS.c.id, _REGISTRATIONS.c.status, _REGISTRATIONS.c.email, _REGISTRATIONS.c.language
+        )
+        .cte("reg")
+    )
+    change = sa.insert(_CHANGES).from_select(
+        _CHANGE_COLUMNS,
+        sa.select(
+            _param(_CHANGES, "id", "c_"),
+            registration.c.id,
+            sa.null(),
+            registration.c.status,
+            sa.literal("self-registration", _CHANGES.c.actor_label.type),
+            sa.literal("", _CHANGES.c.note.type),
+            _param(_REGISTRATIONS, "created_at", "r_"),
+            _param(_REGISTRATIONS, "created_at", "r_"),
+        ).select_from(registration),
+    )
+    ctes = [change.cte("change")]
+    if with_mail:
+        kind = sa.case(
+            *(
+                (registration.c.status == sa.literal(status_, status_type), sa.literal(kind_.value))
+                for status_, kind_ in _MAIL_FOR_STATUS.items()
+            ),
+        )
+        # The row outbox.enqueue_many writes: queued, due now, its own Message-ID.
+        moment = _param(_REGISTRATIONS, "created_at", "r_")
+        mail_values = {
+            "id": _param(_OUTBOX, "id", "m_"),
+            "kind": kind,
+            "recipient": registration.c.email,
+            "language": registration.c.language,
+            "registration_id": registration.c.id,
+            "payload": _param(_OUTBOX, "payload", "m_"),
+            "message_id": _param(_OUTBOX, "message_id", "m_"),
+            "status": sa.literal(OutboxStatus.QUEUED, _OUTBOX.c.status.type),
+            "attempts": sa.literal(0),
+            "next_attempt_at": moment,
+            "created_at": moment,
+            "updated_at": moment,
+        }
+        mail = sa.insert(_OUTBOX).from_select(
+            list(mail_values), sa.select(*mail_values.values()).select_from(registration)
+        )
+        ctes.append(mail.cte("mail"))
+    return sa.select(
+        sa.select(seat.c.id).scalar_subquery(), sa.select(registration.c.status).scalar_subquery()
+    ).add_cte(*ctes)
+
+
+#: INSERT a registration; no row (and no error) when the email is already actively registered.
+_INSERT_UNLESS_REGISTERED = insert_skipping_conflicts(_REGISTRATIONS).returning(_REGISTRATIONS.c.id)
 
 
 _MAIL_FOR_STATUS = {
