@@ -51,18 +51,25 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
 def _png(matrix: list[list[bool]], box_size: int) -> bytes:
     """A 1-bit greyscale PNG, `box_size` pixels a module (bit 0 black, 1 white)."""
     side = len(matrix) * box_size
-    dark, light = "0" * box_size, "1" * box_size
-    pad = "0" * (-side % 8)
     rows = []
-    for row in matrix:
-        pixels = int("".join(dark if module else light for module in row) + pad, 2)
-        rows.append(b"\x00" + pixels.to_bytes((side + 7) // 8, "big"))  # filter type 0 (none)
+    if box_size % 8 == 0:  # whole bytes a module (the tickets' 8): no bit packing
+        dark, light = b"\x00" * (box_size // 8), b"\xff" * (box_size // 8)
+        for row in matrix:
+            rows.append(b"\x00" + b"".join([dark if module else light for module in row]))
+    else:
+        dark_bits, light_bits = "0" * box_size, "1" * box_size
+        pad = "0" * (-side % 8)
+        for row in matrix:
+            pixels = int("".join(dark_bits if module else light_bits for module in row) + pad, 2)
+            rows.append(b"\x00" + pixels.to_bytes((side + 7) // 8, "big"))  # filter type 0 (none)
     raw = b"".join(line for line in rows for _ in range(box_size))
     header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)  # 1 bit, greyscale, no interlace
+    # zlib level 4: on these runs of identical rows it compresses as well as 6 (within a few bytes of
+    # ~360), in half the time; levels 1-3 give files almost twice as large.
     return (
         _PNG_SIGNATURE
         + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(raw, 6))
+        + _chunk(b"IDAT", zlib.compress(raw, 4))
         + _chunk(b"IEND", b"")
     )
 
