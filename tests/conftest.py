@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import socket
@@ -20,6 +21,7 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
+from hypothesis import settings as hypothesis_settings
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -32,6 +34,15 @@ from events_app.db.models import Event, EventKind, EventStatus, Role, User
 from events_app.domain.accounts.services import AccountService
 from events_app.lib.outbox import OutboxWorker
 from events_app.settings import Settings
+
+# ---------------------------------------------------------------------------------------------------
+# Hypothesis: the suite gates every change, so by default each property test replays the same examples
+# (a red run then means a regression, not an unlucky draw). HYPOTHESIS_PROFILE=explore draws new ones.
+
+hypothesis_settings.register_profile("gate", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "gate"))
+
 
 # ---------------------------------------------------------------------------------------------------
 # SMTP: aiosmtpd on loopback, keeping what it receives
