@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from uuid_utils.compat import uuid7
 
-from events_app.app import create_app, make_worker
+from events_app.app import create_app, make_mail_composer, make_worker
 from events_app.db.models import OutboxMessage, OutboxStatus, Registration, RegistrationStatus, Sector
 from events_app.domain.registrations.services import (
     MailKind,
@@ -31,7 +31,7 @@ from events_app.domain.registrations.services import (
     queue_registration_mail,
 )
 from events_app.lib import outbox
-from events_app.lib.mail import MaildirTransport, RenderedMail
+from events_app.lib.mail import MaildirTransport, RenderedMail, SmtpTransport
 from events_app.lib.outbox import OutboxWorker, RetryPolicy, utcnow
 from events_app.settings import Settings
 
@@ -393,3 +393,50 @@ async def test_a_composer_that_reads_before_skipping_does_not_block_the_worker(
     await asyncio.wait_for(worker.drain(), timeout=10)
 
     assert {row.status for row in await outbox_rows(session_maker)} == {OutboxStatus.SKIPPED}
+
+
+class CheckedSmtpTransport(SmtpTransport):
+    """The app's SMTP transport, which first counts the rows marked sent: every message it delivered
+    before must be marked by the time the next one is sent (the worker builds ahead, but never sends
+    ahead of its marks)."""
+
+    def __init__(self, settings: Settings, session_maker: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__(settings)
+        self._session_maker = session_maker
+        self.delivered = 0
+        self.marked_before_each: list[tuple[int, int]] = []
+
+    async def send(self, message: RenderedMail) -> None:
+        async with self._session_maker() as session:
+            marked = await session.scalar(
+                sa.select(sa.func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.SENT)
+            )
+        self.marked_before_each.append((self.delivered, int(marked or 0)))
+        await super().send(message)
+        self.delivered += 1
+
+
+async def test_each_message_is_marked_sent_before_the_next_is_sent(
+    client: AsyncTestClient[Litestar],
+    settings: Settings,
+    session_maker: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpServer,
+) -> None:
+    """A worker killed mid-batch repeats at most the one message in flight."""
+    await add_event(session_maker)
+    await register_many(client, 6)
+    transport = CheckedSmtpTransport(settings, session_maker)
+    worker = OutboxWorker(
+        session_maker,
+        make_mail_composer(settings),
+        lambda: transport,
+        RetryPolicy(base_seconds=1, max_attempts=2, lease_seconds=60),
+    )
+
+    assert await worker.drain() == 6
+
+    assert transport.marked_before_each == [(count, count) for count in range(6)]
+    assert len(smtp_server.messages) == 6
+    assert {row.status for row in await outbox_rows(session_maker)} == {OutboxStatus.SENT}

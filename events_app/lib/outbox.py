@@ -6,7 +6,8 @@ Guarantees:
   ``FOR UPDATE SKIP LOCKED`` on PostgreSQL and under SQLite's single writer lock;
 - a worker that dies mid-send loses nothing: its lease runs out and another worker sends the row
   again, with the same Message-ID; each row is marked sent as soon as it is delivered, so at most
-  the one message in flight is repeated;
+  the one message in flight is repeated (a worker builds the next message while it sends and marks
+  one, but sends it only once the one before is marked);
 - a live worker does not let its lease run out under it: it renews the rest of its batch before
   half of the lease is gone (keep the lease well above twice the SMTP time-out);
 - temporary failures (no connection, time-outs, 4xx) are retried with growing delays; permanent
@@ -19,7 +20,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -213,6 +214,7 @@ class OutboxWorker:
         self._poll_seconds = poll_seconds
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{uuid7().hex[:8]}"
         self._wakeup = asyncio.Event()
+        self._statements: dict[tuple[str, ...], _DriverStatement] = {}
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -265,31 +267,48 @@ class OutboxWorker:
         claimed, held_until = await self._claim()
         if not claimed:
             return 0
-        loop = asyncio.get_running_loop()
-        held = set(claimed)
         # One session for the whole batch: the rows, their registrations and events are loaded in a
         # couple of queries up front, and each message is then marked with one UPDATE and a commit.
         async with (
             self._session_maker() as session,
-            _settling_connection(session) as marks,
+            _settler(session, self._statements) as marks,
             self._transport_factory() as transport,
         ):
             session.sync_session.expire_on_commit = False  # the loaded rows outlive each commit
-            messages = await self._load(session, claimed)
-            for index, message_id in enumerate(claimed):
-                # The lease covers the whole batch. A batch that takes longer than the lease (a slow
-                # SMTP server) would let another worker take over rows this one is about to send, and
-                # both would send them: so never start a send with less than half of the lease left.
-                # Renew the rest of the batch instead, and drop any row another worker took meanwhile.
-                if loop.time() > held_until - self._policy.lease_seconds / 2:
-                    held, held_until = await self._renew(claimed[index:])
-                message = messages.get(message_id)
-                if message is None or message_id not in held:
-                    continue
-                if not await self._deliver_one(session, marks, message, transport):
-                    # A failed build rolled the session back, which expires what it had loaded.
-                    messages = await self._load(session, claimed[index + 1 :])
+            lease = _Lease(claimed, held_until)
+            # The next message is built while this one is sent and marked (its own connection), when
+            # building and marking do not share one. Building has no effect outside the session, and
+            # a message is still sent only once the one before it is marked.
+            ahead = not marks.uses_session
+            built = self._build_all(session, claimed)
+            following: asyncio.Future[_Built | None] | None = None
+            try:
+                current = await anext(built, None)
+                while current is not None:
+                    if ahead:
+                        following = asyncio.ensure_future(anext(built, None))
+                    await self._deliver(marks, transport, current, lease)
+                    current = await (following if following is not None else anext(built, None))
+                    following = None
+            finally:
+                if following is not None and not following.done():
+                    following.cancel()
+                    await asyncio.gather(following, return_exceptions=True)
+                await built.aclose()
         return len(claimed)
+
+    async def _build_all(self, session: AsyncSession, claimed: list[UUID]) -> AsyncGenerator[_Built]:
+        """Each row this worker holds, built in the order claimed (nothing is sent or marked here)."""
+        messages = await self._load(session, claimed)
+        for index, message_id in enumerate(claimed):
+            message = messages.get(message_id)
+            if message is None:
+                continue
+            built = await self._build(session, message)
+            yield built
+            if built.status is OutboxStatus.FAILED:
+                # A failed build rolled the session back, which expires what it had loaded.
+                messages = await self._load(session, claimed[index + 1 :])
 
     async def _load(self, session: AsyncSession, ids: list[UUID]) -> dict[UUID, OutboxMessage]:
         """The rows this worker holds among `ids`, with what the composer needs to build them."""
@@ -360,10 +379,8 @@ class OutboxWorker:
             )
             return set(rows.scalars()), held_until
 
-    async def _deliver_one(
-        self, session: AsyncSession, marks: _Executor, message: OutboxMessage, transport: Transport
-    ) -> bool:
-        """Build, send and settle one row; False when a failed build had to roll the session back."""
+    async def _build(self, session: AsyncSession, message: OutboxMessage) -> _Built:
+        """The message of one row, or how to settle the row when there is none to send."""
         message_id, attempts = message.id, message.attempts
         try:
             mail = await self._composer.render(session, message)
@@ -372,27 +389,40 @@ class OutboxWorker:
             # End what the composer read first: on SQLite that transaction holds the write lock the
             # marking connection needs.
             await session.commit()
-            await self._finish(
-                marks, message_id, OutboxStatus.SKIPPED, str(skip), forget_recipient=skip.forget_recipient
-            )
-            return True
+            return _Built(message_id, attempts, None, OutboxStatus.SKIPPED, str(skip), skip.forget_recipient)
         except Exception as exc:  # a message that cannot be built will never be: park it
             logger.exception("outbox %s: cannot build message %s", self.name, message_id)
             await session.rollback()
-            await self._finish(marks, message_id, OutboxStatus.FAILED, f"build: {exc!r}")
-            return False
+            return _Built(message_id, attempts, None, OutboxStatus.FAILED, f"build: {exc!r}")
+        return _Built(message_id, attempts, mail)
+
+    async def _deliver(self, marks: _Settler, transport: Transport, built: _Built, lease: _Lease) -> None:
+        """Send one built message and settle its row (or settle a row that has nothing to send)."""
+        # The lease covers the whole batch. A batch that takes longer than the lease (a slow SMTP
+        # server) would let another worker take over rows this one is about to send, and both would
+        # send them: so never start a send with less than half of the lease left. Renew the rest of
+        # the batch instead, and drop any row another worker took meanwhile.
+        if asyncio.get_running_loop().time() > lease.held_until - self._policy.lease_seconds / 2:
+            lease.held, lease.held_until = await self._renew(lease.rest_from(built.message_id))
+        if built.message_id not in lease.held:
+            return
+        if built.mail is None:
+            assert built.status is not None
+            await self._finish(
+                marks, built.message_id, built.status, built.error, forget_recipient=built.forget_recipient
+            )
+            return
         try:
-            await transport.send(mail)
+            await transport.send(built.mail)
         except DeliveryError as exc:
-            await self._record_failure(marks, message_id, attempts, exc)
-            return True
-        # Marked sent at once, in its own commit: a worker killed later repeats none of the batch's
-        # delivered messages, only the one in flight.
-        await self._finish(marks, message_id, OutboxStatus.SENT, None)
-        return True
+            await self._record_failure(marks, built.message_id, built.attempts, exc)
+            return
+        # Marked sent at once, in its own commit, before the next message is sent: a worker killed
+        # later repeats none of the batch's delivered messages, only the one in flight.
+        await self._finish(marks, built.message_id, OutboxStatus.SENT, None)
 
     async def _record_failure(
-        self, marks: _Executor, message_id: UUID, attempts: int, exc: DeliveryError
+        self, marks: _Settler, message_id: UUID, attempts: int, exc: DeliveryError
     ) -> None:
         if exc.permanent or attempts >= self._policy.max_attempts:
             await self._finish(marks, message_id, OutboxStatus.FAILED, str(exc))
@@ -402,7 +432,7 @@ class OutboxWorker:
 
     async def _finish(
         self,
-        marks: _Executor,
+        marks: _Settler,
         message_id: UUID,
         status: OutboxStatus,
         error: str | None,
@@ -410,36 +440,142 @@ class OutboxWorker:
         retry_at: datetime | None = None,
         forget_recipient: bool = False,
     ) -> None:
+        now = utcnow()
         values: dict[str, Any] = {"status": status, "locked_until": None, "locked_by": None}
+        values["updated_at"] = now  # set here: the settler's UPDATE bypasses the column's onupdate
         if error is not None:
             values["last_error"] = error[:4000]
         if status is OutboxStatus.SENT:
-            values["sent_at"] = utcnow()
+            values["sent_at"] = now
         if retry_at is not None:
             values["next_attempt_at"] = retry_at
         if forget_recipient:
             values["recipient"] = ""
         # Only the holder of the lease may settle the row: a worker whose lease ran out (and whose row
-        # another worker took over) must not overwrite the newer outcome. A Core UPDATE of the table:
-        # nothing to synchronise with the session's objects.
-        await marks.execute(
-            _TABLE.update().where(_TABLE.c.id == message_id, _TABLE.c.locked_by == self.name).values(**values)
-        )
-        await marks.commit()
+        # another worker took over) must not overwrite the newer outcome.
+        await marks.settle(message_id, self.name, values)
 
 
-_Executor = AsyncConnection | AsyncSession
+#: The drivers whose connection runs one UPDATE on its own (see :class:`_Settler`).
+_SINGLE_STATEMENT_DRIVERS = {("sqlite", "aiosqlite"), ("postgresql", "asyncpg")}
+
+
+@dataclass(frozen=True, slots=True)
+class _DriverStatement:
+    """A settling UPDATE compiled for one driver: its SQL, and each parameter's name and bind processor."""
+
+    sql: str
+    parameters: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    positional_list: bool  # aiosqlite takes the parameters as one sequence, asyncpg as arguments
+
+
+class _Settler:
+    """Where a batch's rows are marked (sent, skipped, failed, queued again): one UPDATE a row.
+
+    Through SQLAlchemy a mark is BEGIN, UPDATE and COMMIT: three round trips to PostgreSQL, or seven hops
+    to aiosqlite's thread (the cursor, the statement and the cursor's closing each take one), which
+    cost the worker more than anything but building the message. On those two drivers the UPDATE,
+    compiled by SQLAlchemy once per shape with its types' bind processors, runs instead as a single
+    statement on the driver's own connection, held for the batch: one round trip, or one hop. A
+    single statement outside a transaction commits by itself, so a row is still marked, durably, by
+    the time this returns. Any other connection, or a session without an engine of its own, goes
+    through SQLAlchemy.
+    """
+
+    def __init__(
+        self,
+        executor: AsyncConnection | AsyncSession,
+        driver: Any,
+        statements: dict[tuple[str, ...], _DriverStatement],
+    ) -> None:
+        self._executor = executor
+        self._driver = driver
+        self._dialect = executor.dialect if isinstance(executor, AsyncConnection) else None
+        self._statements = statements
+        self.uses_session = isinstance(executor, AsyncSession)
+
+    async def settle(self, message_id: UUID, holder: str, values: dict[str, Any]) -> None:
+        if self._driver is None:
+            # A Core UPDATE of the table: nothing to synchronise with the session's objects.
+            statement = _TABLE.update().where(_TABLE.c.id == message_id, _TABLE.c.locked_by == holder)
+            await self._executor.execute(statement.values(**values))
+            await self._executor.commit()
+            return
+        compiled = self._compiled(tuple(sorted(values)))
+        arguments = {f"v_{name}": value for name, value in values.items()}
+        arguments.update(id=message_id, holder=holder)
+        parameters = [
+            arguments[name] if process is None else process(arguments[name])
+            for name, process in compiled.parameters
+        ]
+        if compiled.positional_list:  # aiosqlite: a sequence of parameters
+            await self._driver.execute(compiled.sql, parameters)
+        else:
+            await self._driver.execute(compiled.sql, *parameters)
+
+    def _compiled(self, columns: tuple[str, ...]) -> _DriverStatement:
+        dialect = self._dialect
+        assert dialect is not None  # only a connection has a driver
+        found = self._statements.get((dialect.name, *columns))
+        if found is None:
+            statement = (
+                _TABLE.update()
+                .where(_TABLE.c.id == sa.bindparam("id"), _TABLE.c.locked_by == sa.bindparam("holder"))
+                .values({column: sa.bindparam(f"v_{column}") for column in columns})
+            )
+            compiled = statement.compile(dialect=dialect)
+            assert compiled.positiontup is not None  # both drivers take positional parameters
+            parameters = tuple(
+                (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+                for name in compiled.positiontup
+            )
+            found = _DriverStatement(str(compiled), parameters, dialect.name == "sqlite")
+            self._statements[(dialect.name, *columns)] = found
+        return found
 
 
 @asynccontextmanager
-async def _settling_connection(session: AsyncSession) -> AsyncIterator[_Executor]:
-    """Where a batch's rows are marked: one connection held for the batch, which spares each row the
-    pool's checkout and reset (a round trip), or the session itself when it has no engine of its own."""
-    if isinstance(session.bind, AsyncEngine):
-        async with session.bind.connect() as connection:
-            yield connection
-    else:
-        yield session
+async def _settler(
+    session: AsyncSession, statements: dict[tuple[str, ...], _DriverStatement]
+) -> AsyncIterator[_Settler]:
+    """A connection held for the batch (which spares each row the pool's checkout and reset), or the
+    session itself when it has no engine of its own."""
+    if not isinstance(session.bind, AsyncEngine):
+        yield _Settler(session, None, statements)
+        return
+    async with session.bind.connect() as connection:
+        driver: Any = None
+        if (connection.dialect.name, connection.dialect.driver) in _SINGLE_STATEMENT_DRIVERS:
+            driver = (await connection.get_raw_connection()).driver_connection
+            if connection.dialect.name == "sqlite" and driver.isolation_level is not None:
+                driver = None  # sqlite3 would open a transaction of its own around the UPDATE
+        yield _Settler(connection, driver, statements)
+
+
+@dataclass(slots=True)
+class _Built:
+    """One claimed row after building: its message to send, or the status to settle it with."""
+
+    message_id: UUID
+    attempts: int
+    mail: RenderedMail | None
+    status: OutboxStatus | None = None
+    error: str | None = None
+    forget_recipient: bool = False
+
+
+class _Lease:
+    """The rows of a batch this worker still holds, and until when (event-loop clock)."""
+
+    def __init__(self, claimed: list[UUID], held_until: float) -> None:
+        self._position = {message_id: index for index, message_id in enumerate(claimed)}
+        self._claimed = claimed
+        self.held = set(claimed)
+        self.held_until = held_until
+
+    def rest_from(self, message_id: UUID) -> list[UUID]:
+        """The claimed rows from this one to the end of the batch."""
+        return self._claimed[self._position[message_id] :]
 
 
 def retry_policy_from(base_seconds: float, max_attempts: int, lease_seconds: float) -> RetryPolicy:

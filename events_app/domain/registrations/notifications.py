@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from email.headerregistry import Address
@@ -198,9 +199,9 @@ class RegistrationMailComposer:
             raise SkipMessage(f"the registration is {registration.status.value} now")
         with force_locale(message.language):
             extra = await self._hooks[kind](session, message, registration) if kind in self._hooks else {}
-            return self._compose(kind, message, registration, extra, batch)
+            return await self._compose(kind, message, registration, extra, batch)
 
-    def _compose(
+    async def _compose(
         self,
         kind: MailKind,
         message: OutboxMessage,
@@ -208,6 +209,8 @@ class RegistrationMailComposer:
         extra: dict[str, Any],
         batch: _Batch | None,
     ) -> RenderedMail:
+        """The message, built in a few steps that each give the event loop a turn: the outbox worker
+        sends and marks the message before this one meanwhile."""
         event = registration.event
         sequence = int(message.payload.get("sequence", registration.invite_sequence))
         confirmed = registration.status is RegistrationStatus.CONFIRMED
@@ -229,10 +232,13 @@ class RegistrationMailComposer:
             message_id=message.message_id,
             language=message.language,
         )
+        await asyncio.sleep(0)
         if self._sends_calendar(kind, registration, message):
             self._attach_invite(mail, registration, sequence)
+            await asyncio.sleep(0)
         if with_ticket:
             self._attach_ticket(mail, registration)
+            await asyncio.sleep(0)
         mail.attachments.extend(attachments)
         return render_message(mail)
 
