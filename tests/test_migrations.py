@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
@@ -20,6 +21,8 @@ from events_app.db.models import metadata
 from events_app.db.models.registration import SQLITE_SEARCH_TABLES
 
 EXPECTED_TABLES = {*metadata.tables, "alembic_version"}
+#: The revision before the attendee search and filter indexes.
+SEARCH_MIGRATION_PARENT = "8e2b9aab7673"
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -60,6 +63,33 @@ async def test_upgrade_head_on_empty_postgresql_matches_the_models(postgres_clus
         await _check(postgres_cluster.url("migrations_empty"))
     finally:
         postgres_cluster.drop_database("migrations_empty")
+
+
+async def _down_and_up_again(url: str) -> None:
+    """The attendee search migration goes back to the schema before it, then forward again."""
+    config = migrate.alembic_config(url)
+    await asyncio.to_thread(migrate.upgrade, url)
+    await asyncio.to_thread(command.downgrade, config, SEARCH_MIGRATION_PARENT)
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_tables) == EXPECTED_TABLES
+    finally:
+        await engine.dispose()
+    await _check(url)
+
+
+async def test_search_migration_goes_down_and_up_on_sqlite(tmp_path: Path) -> None:
+    await _down_and_up_again(f"sqlite+aiosqlite:///{tmp_path / 'down.sqlite3'}")
+
+
+@pytest.mark.postgres
+async def test_search_migration_goes_down_and_up_on_postgresql(postgres_cluster: PostgresCluster) -> None:
+    postgres_cluster.create_database("migrations_down")
+    try:
+        await _down_and_up_again(postgres_cluster.url("migrations_down"))
+    finally:
+        postgres_cluster.drop_database("migrations_down")
 
 
 def test_drift_is_detected(tmp_path: Path) -> None:
