@@ -156,6 +156,9 @@ async def test_search_filters_sort_and_pages(
     assert first.status_code == 200
     assert first.headers["cache-control"] == "no-store"
     assert "23 registrations match." in first.text
+    country_filter = first.text.split('name="country"', 1)[1].split("</select>", 1)[0]
+    codes = re.findall(r'<option value="([A-Z]{2})"', country_filter)
+    assert sorted(codes) == sorted(COUNTRIES)  # every country present among the registrants
     assert [name for _, name in listed(first.text)] == [p.full_name for p in people]
 
     # Search: name, email or institution, case-insensitive; % and _ are literal characters.
@@ -290,6 +293,8 @@ async def test_focal_point_sees_only_their_countries(
 
     page = await client.get(url)
     assert [name for _, name in listed(page.text)] == [p.full_name for p in mine]
+    country_filter = page.text.split('name="country"', 1)[1].split("</select>", 1)[0]
+    assert re.findall(r'<option value="([A-Z]{2})"', country_filter) == ["BR", "CO"]  # theirs, present
     assert (await client.get(f"{url}?country=PE")).text.count("/manage/registrations/") == 0
     csv_text = (await client.get(f"{url}.csv")).content.decode("utf-8-sig")
     assert all(p.email in csv_text for p in mine)
