@@ -25,10 +25,15 @@ async def provide_event_service(db_session: NamedDependency[AsyncSession]) -> Ev
 
 
 async def provide_registration_service(
-    db_session: NamedDependency[AsyncSession], settings: NamedDependency[Settings]
+    db_session: NamedDependency[AsyncSession], state: State
 ) -> RegistrationService:
-    tokens = TokenSettings(secret_key=settings.secret_key, message_id_domain=message_id_domain(settings))
-    return RegistrationService(session=db_session, tokens=tokens)
+    # The settings from the app's state, not as a second dependency: Litestar resolves the dependencies
+    # of one level together in an anyio task group (tasks per request on the registration path).
+    return RegistrationService(session=db_session, tokens=registration_tokens(state.settings))
+
+
+def registration_tokens(settings: Settings) -> TokenSettings:
+    return TokenSettings(secret_key=settings.secret_key, message_id_domain=message_id_domain(settings))
 
 
 def provide_viewer_zone(request: Request) -> str | None:  # type: ignore[type-arg]

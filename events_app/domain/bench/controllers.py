@@ -12,13 +12,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from litestar import Controller, Response, post
+from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_422_UNPROCESSABLE_ENTITY
 from uuid_utils.compat import uuid7
 
 from events_app.db.models import Event, Registration, RegistrationStatus
-from events_app.deps import DbSession, EventServiceDep, PathStr, RegistrationServiceDep
+from events_app.deps import DbSession, PathStr, RegistrationServiceDep, registration_tokens
 from events_app.domain.events.services import RegistrationState
 from events_app.domain.registrations import schemas
 from events_app.domain.registrations.schemas import RegistrationInvalid, RegistrationRequest
@@ -36,9 +38,16 @@ class MaillessRegistrationService(RegistrationService):
         return None
 
 
+async def provide_mailless_registration_service(db_session: DbSession, state: State) -> RegistrationService:
+    """Provided as the app provides the real service (same dependencies, one object per request)."""
+    return MaillessRegistrationService(session=db_session, tokens=registration_tokens(state.settings))
+
+
 class BenchApi(Controller):
     path = "/api/bench/events/{slug:str}"
     include_in_schema = False
+    #: Here ``registration_service`` is the mail-less one.
+    dependencies = {"registration_service": Provide(provide_mailless_registration_service)}
 
     @post("/bare", status_code=HTTP_201_CREATED)
     async def bare_insert(
@@ -73,21 +82,18 @@ class BenchApi(Controller):
         slug: PathStr,
         data: JSONBody[RegistrationRequest],
         registration_service: RegistrationServiceDep,
-        event_service: EventServiceDep,
     ) -> Response[RegistrationAccepted] | Response[ApiError]:
-        """The public registration API's steps, with a service that writes no outbox row."""
+        """The public registration API's steps, with a service that writes no outbox row (see the
+        controller's dependencies)."""
         try:
             registration_data = schemas.validate(
                 {field: getattr(data, field) for field in data.__struct_fields__}
             )
         except RegistrationInvalid as invalid:
-            if await event_service.get_public(slug) is None:
+            if not await registration_service.event_is_public(slug):
                 raise NotFoundException() from None
             return Response(ApiError.invalid(invalid), status_code=HTTP_422_UNPROCESSABLE_ENTITY)
-        service = MaillessRegistrationService(
-            session=registration_service.session, tokens=registration_service.tokens
-        )
-        result = await service.register(slug, registration_data)
+        result = await registration_service.register(slug, registration_data)
         if result.outcome in ACCEPTED_OUTCOMES:
             return Response(RegistrationAccepted.for_slug(slug), status_code=HTTP_201_CREATED)
         if result.state is RegistrationState.NOT_PUBLISHED:

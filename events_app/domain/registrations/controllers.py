@@ -37,6 +37,7 @@ from events_app.domain.registrations.views import (
 from events_app.lib.i18n import current_language, gettext
 from events_app.lib.tickets import ticket_qr_png
 from events_app.lib.web import client_ip
+from events_app.settings import Settings
 
 FormData = URLEncodedBody[dict[str, Any]]
 AnyRequest = Request[Any, Any, Any]
@@ -245,9 +246,10 @@ class RegistrationsApi(Controller):
         slug: PathStr,
         data: JSONBody[RegistrationRequest],
         registration_service: RegistrationServiceDep,
-        event_service: EventServiceDep,
-        settings: SettingsDep,
     ) -> Response[RegistrationAccepted] | Response[ApiError]:
+        # One dependency (its own are one each): Litestar resolves several of one level in an anyio task
+        # group, tasks per request. The settings come from the app's state.
+        settings: Settings = request.app.state.settings
         invalid: RegistrationInvalid | None = None
         try:
             registration_data = schemas.validate(
@@ -259,9 +261,9 @@ class RegistrationsApi(Controller):
         limits = abuse.registration_limits(settings, client_ip(request.scope), email)
         # An unknown event is a 404 before field errors and rate limits; on the common path (valid
         # input, no limits) the registration's own read of the event tells, saving a query.
-        if (invalid is not None or any(limit.active for limit in limits)) and await event_service.get_public(
-            slug
-        ) is None:
+        if (invalid is not None or any(limit.active for limit in limits)) and not (
+            await registration_service.event_is_public(slug)
+        ):
             raise NotFoundException(gettext("This event does not exist or is not published."))
         verdict = await registration_service.count_attempt(limits)
         if not verdict.allowed:

@@ -141,6 +141,10 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
 
     # --- registering --------------------------------------------------------------------------------
 
+    async def event_is_public(self, slug: str) -> bool:
+        """Whether ``slug`` names a published (or cancelled) event: the API's 404 before other errors."""
+        return await self._event_for_update(slug) is not None
+
     async def register(
         self, slug: str, data: RegistrationData, now: datetime | None = None
     ) -> RegistrationResult:
@@ -629,6 +633,12 @@ def _param(table: sa.Table, column: str, prefix: str) -> sa.BindParameter[Any]:
     return sa.bindparam(f"{prefix}{column}", type_=table.c[column].type)
 
 
+def _constant(value: str, type_: sa.types.TypeEngine[Any] = sa.String()) -> sa.ColumnElement[Any]:
+    """One of our own fixed words, written into the SQL (no bound parameter to process per call)."""
+    assert "'" not in value
+    return sa.literal_column(f"'{value}'", type_)
+
+
 @cache
 def _seated_insert(*, with_mail: bool) -> sa.Select[tuple[UUID | None, RegistrationStatus | None]]:
     """PostgreSQL: seat (or waiting list), registration, first change and email in one statement.
@@ -655,8 +665,8 @@ def _seated_insert(*, with_mail: bool) -> sa.Select[tuple[UUID | None, Registrat
     seated = sa.exists(sa.select(seat.c.id))
     status_type = _REGISTRATIONS.c.status.type
     status = sa.case(
-        (seated, sa.literal(RegistrationStatus.CONFIRMED, status_type)),
-        else_=sa.literal(RegistrationStatus.WAITLISTED, status_type),
+        (seated, _constant(RegistrationStatus.CONFIRMED, status_type)),
+        else_=_constant(RegistrationStatus.WAITLISTED, status_type),
     )
     waitlisted_at = sa.case((seated, sa.null()), else_=_param(_REGISTRATIONS, "waitlisted_at", "r_"))
     registration = (
@@ -679,8 +689,8 @@ def _seated_insert(*, with_mail: bool) -> sa.Select[tuple[UUID | None, Registrat
             registration.c.id,
             sa.null(),
             registration.c.status,
-            sa.literal("self-registration", _CHANGES.c.actor_label.type),
-            sa.literal("", _CHANGES.c.note.type),
+            _constant("self-registration", _CHANGES.c.actor_label.type),
+            _constant("", _CHANGES.c.note.type),
             _param(_REGISTRATIONS, "created_at", "r_"),
             _param(_REGISTRATIONS, "created_at", "r_"),
         ).select_from(registration),
@@ -689,7 +699,7 @@ def _seated_insert(*, with_mail: bool) -> sa.Select[tuple[UUID | None, Registrat
     if with_mail:
         kind = sa.case(
             *(
-                (registration.c.status == sa.literal(status_, status_type), sa.literal(kind_.value))
+                (registration.c.status == _constant(status_, status_type), _constant(kind_.value))
                 for status_, kind_ in _MAIL_FOR_STATUS.items()
             ),
         )
@@ -703,8 +713,8 @@ def _seated_insert(*, with_mail: bool) -> sa.Select[tuple[UUID | None, Registrat
             "registration_id": registration.c.id,
             "payload": _param(_OUTBOX, "payload", "m_"),
             "message_id": _param(_OUTBOX, "message_id", "m_"),
-            "status": sa.literal(OutboxStatus.QUEUED, _OUTBOX.c.status.type),
-            "attempts": sa.literal(0),
+            "status": _constant(OutboxStatus.QUEUED, _OUTBOX.c.status.type),
+            "attempts": sa.literal_column("0", sa.Integer),
             "next_attempt_at": moment,
             "created_at": moment,
             "updated_at": moment,
