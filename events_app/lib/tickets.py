@@ -12,10 +12,6 @@ from __future__ import annotations
 import struct
 import zlib
 
-import qrcode
-from qrcode.constants import ERROR_CORRECT_M
-from qrcode.util import MODE_8BIT_BYTE, QRData
-
 #: Version 4 at level M holds 62 bytes in byte mode; a ticket code is 43.
 FIXED_VERSION = 4
 #: A fixed mask skips scoring all eight; this one decodes reliably (see tests/test_tickets.py).
@@ -26,6 +22,12 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def qr_matrix(code: str, *, border: int = 4) -> list[list[bool]]:
     """The modules (True = dark), border included: version 4-M with mask 2, or fitted when too long."""
+    # Imported here: qrcode brings Pillow, ~4 MB a web process would hold from its start for the few
+    # requests (and the mail worker) that draw a code.
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+    from qrcode.util import MODE_8BIT_BYTE, QRData
+
     data = code.encode("utf-8")
     if len(data) > _CAPACITY:
         qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=border)
