@@ -17,10 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress, vText
+from icalendar.caselessdict import canonsort_keys
 
 PRODID = "-//events_app//EN"
 
@@ -352,9 +353,8 @@ def _check(invite: InviteData) -> None:
         raise ValueError("ends_at must be after starts_at")
 
 
-def _organizer(invite: InviteData) -> vCalAddress:
-    email = _checked_address(invite.organizer_email, "organizer_email")
-    return vCalAddress.new(email, cn=_clean(invite.organizer_name) or None)
+def _organizer(email: str, name: str) -> vCalAddress:
+    return vCalAddress.new(_checked_address(email, "organizer_email"), cn=_clean(name) or None)
 
 
 def _attendee(email: str, name: str | None) -> vCalAddress:
@@ -370,22 +370,112 @@ def _attendee(email: str, name: str | None) -> vCalAddress:
 def _event(invite: InviteData, *, stamp: datetime, cancelled: bool, with_attendee: bool) -> Event:
     _check(invite)
     event = Event()
+    _add_own_properties(event, invite, stamp=stamp, with_attendee=with_attendee)
+    _add_shared_properties(
+        event,
+        invite.summary,
+        invite.location,
+        invite.starts_at,
+        invite.ends_at,
+        invite.timezone,
+        invite.organizer_email,
+        invite.organizer_name,
+        cancelled,
+    )
+    return event
+
+
+def _add_own_properties(event: Event, invite: InviteData, *, stamp: datetime, with_attendee: bool) -> None:
+    """The properties that differ from one person's invite to the next."""
     event.add("UID", _text(invite.uid))
     event.add("SEQUENCE", invite.sequence)
     event.add("DTSTAMP", stamp)
-    event.add("DTSTART", _local(invite.starts_at, invite.timezone))
-    event.add("DTEND", _local(invite.ends_at, invite.timezone))
-    event.add("SUMMARY", _text(invite.summary))
     event.add("DESCRIPTION", _text(invite.description))
-    event.add("LOCATION", _text(invite.location))
-    event.add("STATUS", "CANCELLED" if cancelled else "CONFIRMED")
-    event.add("TRANSP", "OPAQUE")
-    event.add("ORGANIZER", _organizer(invite))
     if with_attendee and invite.attendee_email is not None:
         event.add("ATTENDEE", _attendee(invite.attendee_email, invite.attendee_name))
     if invite.url:
         event.add("URL", _checked_address(invite.url, "url"))
-    return event
+
+
+def _add_shared_properties(
+    event: Event,
+    summary: str,
+    location: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    tzid: str,
+    organizer_email: str,
+    organizer_name: str,
+    cancelled: bool,
+) -> None:
+    """The properties every invite to the same event (in one language) has in common."""
+    event.add("DTSTART", _local(starts_at, tzid))
+    event.add("DTEND", _local(ends_at, tzid))
+    event.add("SUMMARY", _text(summary))
+    event.add("LOCATION", _text(location))
+    event.add("STATUS", "CANCELLED" if cancelled else "CONFIRMED")
+    event.add("TRANSP", "OPAQUE")
+    event.add("ORGANIZER", _organizer(organizer_email, organizer_name))
+
+
+_PROPERTY_NAME = re.compile(rb"[^;:]+")
+
+
+def _content_lines(component: Event) -> dict[str, bytes]:
+    """A VEVENT's content lines as icalendar writes them (folded, CRLF), by property name."""
+    lines: dict[str, bytes] = {}
+    name = ""
+    for line in component.to_ical().split(b"\r\n")[1:-2]:  # between BEGIN and END (and the last CRLF)
+        if line.startswith(b" "):  # a folded line goes on
+            lines[name] += line + b"\r\n"
+            continue
+        found = _PROPERTY_NAME.match(line)
+        assert found is not None
+        name = found.group().decode("ascii")
+        assert name not in lines, f"{name} twice"
+        lines[name] = line + b"\r\n"
+    return lines
+
+
+@lru_cache(maxsize=512)
+def _shared_lines(
+    summary: str,
+    location: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    tzid: str,
+    organizer_email: str,
+    organizer_name: str,
+    cancelled: bool,
+) -> dict[str, bytes]:
+    """The shared properties' lines, serialized once per event and language (every email has an invite)."""
+    event = Event()
+    _add_shared_properties(
+        event, summary, location, starts_at, ends_at, tzid, organizer_email, organizer_name, cancelled
+    )
+    return _content_lines(event)
+
+
+def _vevent(invite: InviteData, *, stamp: datetime, cancelled: bool, with_attendee: bool) -> bytes:
+    """The bytes icalendar writes for :func:`_event`'s VEVENT, with the shared lines from a cache."""
+    _check(invite)
+    own = Event()
+    _add_own_properties(own, invite, stamp=stamp, with_attendee=with_attendee)
+    lines = {
+        **_shared_lines(
+            invite.summary,
+            invite.location,
+            invite.starts_at,
+            invite.ends_at,
+            invite.timezone,
+            invite.organizer_email,
+            invite.organizer_name,
+            cancelled,
+        ),
+        **_content_lines(own),
+    }
+    ordered = canonsort_keys(lines, Event.canonical_order)  # icalendar's own order of properties
+    return b"".join([b"BEGIN:VEVENT\r\n", *(lines[name] for name in ordered), b"END:VEVENT\r\n"])
 
 
 def _calendar(method: InviteMethod) -> Calendar:
@@ -421,14 +511,14 @@ def build_calendar(invite: InviteData, method: InviteMethod) -> bytes:
         raise ValueError(f"METHOD:{method} needs an attendee")
     cancelled = invite.cancelled or method is InviteMethod.CANCEL
     with_attendee = method is not InviteMethod.PUBLISH
-    event = _event(invite, stamp=_now(), cancelled=cancelled, with_attendee=with_attendee)
+    event = _vevent(invite, stamp=_now(), cancelled=cancelled, with_attendee=with_attendee)
     # The bytes icalendar writes for the whole calendar, assembled from parts: the calendar's own
-    # lines and each VTIMEZONE are serialized once per process (every email carries an invite).
+    # lines, each VTIMEZONE and the event's shared lines are serialized once per process.
     parts = [_calendar_head(method)]
     if not _is_utc(invite.timezone):
         span = _span(invite.timezone, (invite.starts_at, invite.ends_at))
         parts.append(_vtimezone_bytes(invite.timezone, *span))
-    parts += [event.to_ical(), _CALENDAR_END]
+    parts += [event, _CALENDAR_END]
     return b"".join(parts)
 
 
