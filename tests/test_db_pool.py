@@ -1,52 +1,49 @@
-"""The PostgreSQL pool checks a connection before use only after it has been idle (no ping per request)."""
+"""Pooled PostgreSQL connections that the server closed (a restart) are replaced, not handed out."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from pathlib import Path
+
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
+from conftest import make_settings
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from events_app.db.engine import ping_when_idle
-
-pytestmark = pytest.mark.postgres
-
-BACKEND = sa.text("select pg_backend_pid()")
+from events_app.db.engine import make_sqlalchemy_config
 
 
-async def test_an_idle_connection_killed_by_the_server_is_replaced(postgres_url: str) -> None:
-    engine = create_async_engine(postgres_url, pool_size=1, max_overflow=0)
-    ping_when_idle(engine, after_seconds=0.0)
-    other = create_async_engine(postgres_url, poolclass=sa.NullPool)
+async def _pool_of(engine: AsyncEngine, size: int) -> set[int]:
+    """Check out ``size`` connections at once (so the pool keeps that many); their backend pids."""
+
+    async def backend_pid() -> int:
+        async with engine.connect() as connection:
+            pid = int((await connection.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+            await asyncio.sleep(0.05)  # hold it while the others are checked out
+            return pid
+
+    return set(await asyncio.gather(*(backend_pid() for _ in range(size))))
+
+
+async def test_connections_closed_by_the_server_are_replaced_at_checkout(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    engine = make_sqlalchemy_config(make_settings(tmp_path, postgres_url)).get_engine()
     try:
-        async with engine.connect() as connection:
-            first = await connection.scalar(BACKEND)
-        async with other.connect() as killer:  # the server ends the pooled connection while it is idle
-            assert await killer.scalar(sa.text("select pg_terminate_backend(:pid)"), {"pid": first})
-        async with engine.connect() as connection:
-            second = await connection.scalar(BACKEND)
-        assert second is not None
-        assert second != first
+        before = await _pool_of(engine, 4)
+        assert len(before) == 4
+        # What a restart does to them: the server ends every backend and closes its socket.
+        admin = create_async_engine(postgres_url)
+        async with admin.connect() as connection:
+            await connection.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                {"pids": list(before)},
+            )
+        await admin.dispose()
+        await asyncio.sleep(0.5)  # the closed sockets are noticed by the event loop meanwhile
+
+        after = await _pool_of(engine, 4)  # no request gets a dead connection
+
+        assert len(after) == 4
+        assert not after & before
     finally:
         await engine.dispose()
-        await other.dispose()
-
-
-async def test_a_connection_back_in_the_pool_recently_is_used_without_a_ping(postgres_url: str) -> None:
-    engine = create_async_engine(postgres_url, pool_size=1, max_overflow=0)
-    ping_when_idle(engine, after_seconds=3600.0)
-    other = create_async_engine(postgres_url, poolclass=sa.NullPool)
-    try:
-        async with engine.connect() as connection:
-            first = await connection.scalar(BACKEND)
-        async with other.connect() as killer:
-            assert await killer.scalar(sa.text("select pg_terminate_backend(:pid)"), {"pid": first})
-        # Not pinged: the dead connection is only found out by the statement that uses it ...
-        with pytest.raises(sa.exc.DBAPIError):
-            async with engine.connect() as connection:
-                await connection.scalar(BACKEND)
-        # ... and then replaced.
-        async with engine.connect() as connection:
-            assert await connection.scalar(BACKEND) not in (None, first)
-    finally:
-        await engine.dispose()
-        await other.dispose()

@@ -59,7 +59,8 @@ def ping_when_idle(engine: AsyncEngine, after_seconds: float = PING_AFTER_IDLE_S
 
     ``pool_pre_ping`` pings on every checkout, and asyncpg's ping is three round trips (BEGIN, a query,
     ROLLBACK) before every request's own statements. A connection back in the pool within the last
-    ``after_seconds`` is used as it is; an older one (the database may have restarted
+    ``after_seconds`` is used as it is unless asyncpg saw the server close it (no round trip: what a
+    restart does to every pooled connection); an older one (the database may have restarted
     meanwhile) is pinged, and a dead one is replaced (the pool retries the checkout). A connection that
     breaks while busy is still detected by SQLAlchemy, which then replaces the pool's older connections.
     """
@@ -70,6 +71,10 @@ def ping_when_idle(engine: AsyncEngine, after_seconds: float = PING_AFTER_IDLE_S
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxied) -> None:
+        # A connection the server closed meanwhile (a restart ends every backend) is known to asyncpg
+        # without a round trip: replaced even when it was in use a moment ago.
+        if dbapi_connection.driver_connection.is_closed():
+            raise exc.DisconnectionError()
         idle_since = record.info.get("idle_since")
         if idle_since is None or time.monotonic() - idle_since < after_seconds:
             return
