@@ -384,11 +384,13 @@ class OutboxWorker:
         message_id, attempts = message.id, message.attempts
         try:
             mail = await self._composer.render(session, message)
-            await session.commit()  # end whatever a context hook read: nothing is held during the send
+            if session.in_transaction():  # end whatever a context hook read: nothing is held meanwhile
+                await session.commit()
         except SkipMessage as skip:
             # End what the composer read first: on SQLite that transaction holds the write lock the
             # marking connection needs.
-            await session.commit()
+            if session.in_transaction():
+                await session.commit()
             return _Built(message_id, attempts, None, OutboxStatus.SKIPPED, str(skip), skip.forget_recipient)
         except Exception as exc:  # a message that cannot be built will never be: park it
             logger.exception("outbox %s: cannot build message %s", self.name, message_id)
