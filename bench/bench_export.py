@@ -117,6 +117,9 @@ async def grow_to(engine: AsyncEngine, event_id: uuid.UUID, start: int, stop: in
             await connection.exec_driver_sql("ANALYZE")
         else:  # what autovacuum does after a bulk load: statistics and the visibility map
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            # The cluster commits asynchronously (synchronous_commit=off): until the WAL is flushed,
+            # VACUUM cannot see the rows as committed to everyone and leaves the visibility map empty.
+            await autocommit.exec_driver_sql("CHECKPOINT")
             await autocommit.exec_driver_sql("VACUUM ANALYZE registrations")
 
 
