@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import mailbox
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -440,3 +441,50 @@ async def test_each_message_is_marked_sent_before_the_next_is_sent(
     assert transport.marked_before_each == [(count, count) for count in range(6)]
     assert len(smtp_server.messages) == 6
     assert {row.status for row in await outbox_rows(session_maker)} == {OutboxStatus.SENT}
+
+
+class FailsOnSecond:
+    """The app's composer, except that the second message of a batch cannot be built."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._composer = make_mail_composer(settings)
+        self.calls = 0
+
+    async def preload(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
+        await self._composer.preload(session, messages)
+
+    async def render(self, session: AsyncSession, message: OutboxMessage) -> RenderedMail:
+        self.calls += 1
+        if self.calls == 2:
+            await session.execute(sa.select(OutboxMessage.id).limit(1))  # a transaction to roll back
+            raise ValueError("no template for this one")
+        return await self._composer.render(session, message)
+
+    async def __call__(self, session: AsyncSession, message: OutboxMessage) -> EmailMessage:
+        raise NotImplementedError
+
+
+async def test_a_message_that_cannot_be_built_fails_alone_and_the_batch_goes_on(
+    client: AsyncTestClient[Litestar],
+    settings: Settings,
+    session_maker: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpServer,
+) -> None:
+    await add_event(session_maker)
+    await register_many(client, 5)
+    worker = OutboxWorker(
+        session_maker,
+        FailsOnSecond(settings),
+        lambda: SmtpTransport(settings),
+        RetryPolicy(base_seconds=1, max_attempts=2, lease_seconds=60),
+    )
+
+    assert await asyncio.wait_for(worker.drain(), timeout=30) == 5
+
+    rows = await outbox_rows(session_maker)
+    assert Counter(row.status for row in rows) == {OutboxStatus.SENT: 4, OutboxStatus.FAILED: 1}
+    [failed] = [row for row in rows if row.status is OutboxStatus.FAILED]
+    assert (failed.last_error or "").startswith("build: ValueError")
+    counts = Counter(message["Message-ID"] for message in smtp_server.messages)
+    assert set(counts) == {row.message_id for row in rows if row.status is OutboxStatus.SENT}
+    assert max(counts.values()) == 1

@@ -268,7 +268,7 @@ class OutboxWorker:
         if not claimed:
             return 0
         # One session for the whole batch: the rows, their registrations and events are loaded in a
-        # couple of queries up front, and each message is then marked with one UPDATE and a commit.
+        # couple of queries up front, and each message is then marked by one UPDATE of its own.
         async with (
             self._session_maker() as session,
             _settler(session, self._statements) as marks,
@@ -291,7 +291,7 @@ class OutboxWorker:
                     current = await (following if following is not None else anext(built, None))
                     following = None
             finally:
-                if following is not None and not following.done():
+                if following is not None:  # left by an error: stop it, and take its outcome
                     following.cancel()
                     await asyncio.gather(following, return_exceptions=True)
                 await built.aclose()
