@@ -53,7 +53,12 @@ class BenchApi(Controller):
     async def bare_insert(
         self, slug: PathStr, data: JSONBody[RegistrationRequest], db_session: DbSession
     ) -> Response[RegistrationAccepted]:
-        """One INSERT of a registration row (no checks, no capacity, no mail) and a commit."""
+        """One INSERT of a registration row (no checks, no capacity, no mail) and a commit.
+
+        On PostgreSQL the INSERT commits by itself, as the registration's statements do on its first
+        try (``RegistrationService._commits_alone``): the yardstick gets the same saving."""
+        if db_session.get_bind().dialect.name == "postgresql":
+            await db_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         key = uuid7()
         await db_session.execute(
             sa.insert(Registration).values(

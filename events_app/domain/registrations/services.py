@@ -164,7 +164,7 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
         for _ in range(3):
             try:
                 result = await self._register(slug, values, moment, careful=careful)
-            except IntegrityError:  # not expected (the INSERT skips a repeated email), but safe
+            except IntegrityError:  # a repeated email on PostgreSQL's first try (see _commits_alone)
                 result = None
             if result is not None:
                 return result
@@ -177,6 +177,7 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
         self, slug: str, values: dict[str, Any], moment: datetime, *, careful: bool
     ) -> RegistrationResult | None:
         """One try at registering; ``None`` when the optimistic order lost the last seats (rolled back)."""
+        alone = not careful and await self._commits_alone()
         event = await self._event_for_update(slug)
         if event is None:
             return RegistrationResult(Outcome.CLOSED, state=RegistrationState.NOT_PUBLISHED)
@@ -189,12 +190,14 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
             outcome = Outcome.FULL if state is RegistrationState.FULL else Outcome.CLOSED
             return await self._refuse(event, values, outcome, state, careful)
         if event.approval_required:
+            if alone:  # three INSERTs, which need a transaction: the careful try has one
+                return None
             values["status"] = RegistrationStatus.PENDING_APPROVAL
             if not await self._write_new(values):
                 return None
             return await self._committed(Outcome.PENDING, values, event)
         if self.session.get_bind().dialect.name == "postgresql":
-            return await self._write_seated(event, values, moment, careful)
+            return await self._write_seated(event, values, moment, careful, alone=alone)
         if state is RegistrationState.OPEN and not careful:
             values["status"] = RegistrationStatus.CONFIRMED
             if not await self._write_new(values) or not await self._take_seat(event.id):
@@ -213,8 +216,20 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
             return None
         return await self._committed(outcome, values, event)
 
+    async def _commits_alone(self) -> bool:
+        """PostgreSQL, before the session's transaction begins: each statement of this try commits by
+        itself (no BEGIN and COMMIT round trips), and the event row's lock, taken by the one statement
+        that writes (:func:`_seated_insert`), is held for that statement only, not until a COMMIT that
+        waits for this process's event loop. Its registration INSERT then has no ``ON CONFLICT``: a
+        repeated email fails the whole statement (the seat with it) and the careful try answers it.
+        """
+        if self.session.in_transaction() or self.session.get_bind().dialect.name != "postgresql":
+            return False
+        await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        return True
+
     async def _write_seated(
-        self, event: Event, values: dict[str, Any], moment: datetime, careful: bool
+        self, event: Event, values: dict[str, Any], moment: datetime, careful: bool, *, alone: bool
     ) -> RegistrationResult | None:
         """PostgreSQL: a seat, or else the waiting list, with the registration, its first change and its
         email in one statement (data-modifying CTEs, see :func:`_seated_insert`): one round trip.
@@ -234,7 +249,8 @@ class RegistrationService(SQLAlchemyAsyncRepositoryService[Registration, Registr
             params["m_id"] = uuid7()
             params["m_message_id"] = outbox.make_message_id(self.tokens.message_id_domain)
             params["m_payload"] = mail["payload"]
-        row = (await self.session.execute(_seated_insert(with_mail=mail is not None), params)).one()
+        statement = _seated_insert(with_mail=mail is not None, skip_conflicts=not alone)
+        row = (await self.session.execute(statement, params)).one()
         seat, status = row[0], row[1]
         if status is None:
             if seat is None and not event.waitlist_enabled:  # no seat left and no waiting list
@@ -640,17 +656,21 @@ def _constant(value: str, type_: sa.types.TypeEngine[Any] = sa.String()) -> sa.C
 
 
 @cache
-def _seated_insert(*, with_mail: bool) -> sa.Select[tuple[UUID | None, RegistrationStatus | None]]:
+def _seated_insert(
+    *, with_mail: bool, skip_conflicts: bool
+) -> sa.Select[tuple[UUID | None, RegistrationStatus | None]]:
     """PostgreSQL: seat (or waiting list), registration, first change and email in one statement.
 
     ``WITH seat AS (UPDATE events ... WHERE seats_taken < capacity RETURNING id), reg AS (INSERT INTO
     registrations SELECT ..., CASE WHEN a seat THEN 'confirmed' ELSE 'waitlisted' END ... WHERE a
-    seat OR :waitlist ON CONFLICT DO NOTHING RETURNING id, status), change AS (INSERT ... FROM reg),
+    seat OR :waitlist [ON CONFLICT DO NOTHING] RETURNING id, status), change AS (INSERT ... FROM reg),
     mail AS (INSERT ... FROM reg) SELECT (seat's id), (reg's status)``. The seat is decided first,
     so the status can follow it; the row lock it takes is held for the rest of this statement and
     the commit, as when the UPDATE came last. The change and the email are written only when the
-    registration was (``FROM reg``); the unique index of active registrations per email refuses a
-    repeat without an error (no status back). Built once: the compiled form is cached by SQLAlchemy.
+    registration was (``FROM reg``). With ``skip_conflicts`` the unique index of active registrations
+    per email refuses a repeat without an error (no status back; the caller rolls back); without it
+    (a statement that commits alone) the repeat fails the whole statement, seat included. Built once
+    per variant: the compiled form is cached by SQLAlchemy.
     """
     seat = (
         sa.update(_EVENTS)
@@ -670,7 +690,7 @@ def _seated_insert(*, with_mail: bool) -> sa.Select[tuple[UUID | None, Registrat
     )
     waitlisted_at = sa.case((seated, sa.null()), else_=_param(_REGISTRATIONS, "waitlisted_at", "r_"))
     registration = (
-        insert_skipping_conflicts(_REGISTRATIONS)
+        (insert_skipping_conflicts(_REGISTRATIONS) if skip_conflicts else sa.insert(_REGISTRATIONS))
         .from_select(
             [*_SEATED_COLUMNS, "status", "waitlisted_at"],
             sa.select(
