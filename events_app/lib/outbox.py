@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 _wakeup_callbacks: set[Callable[[], None]] = set()
 _SESSION_FLAG = "events_app.outbox_written"
 MAX_RETRY_DELAY = timedelta(hours=6)
+#: Messages built ahead of the one being sent: enough for building to fill every wait of a send and
+#: its mark (the composer yields between its steps), so the worker's thread is never idle.
+BUILT_AHEAD = 2
 _TABLE = cast(sa.Table, OutboxMessage.__table__)
 
 
@@ -276,24 +279,27 @@ class OutboxWorker:
         ):
             session.sync_session.expire_on_commit = False  # the loaded rows outlive each commit
             lease = _Lease(claimed, held_until)
-            # The next message is built while this one is sent and marked (its own connection), when
-            # building and marking do not share one. Building has no effect outside the session, and
-            # a message is still sent only once the one before it is marked.
-            ahead = not marks.uses_session
+            # The next messages are built while this one is sent and marked (on its own connection),
+            # when building and marking do not share one. Building has no effect outside the session,
+            # and a message is still sent only once the one before it is marked.
             built = self._build_all(session, claimed)
-            following: asyncio.Future[_Built | None] | None = None
+            if marks.uses_session:
+                try:
+                    async for one in built:
+                        await self._deliver(marks, transport, one, lease)
+                finally:
+                    await built.aclose()
+                return len(claimed)
+            ready: asyncio.Queue[_Built | Exception | None] = asyncio.Queue(maxsize=BUILT_AHEAD)
+            builder = asyncio.ensure_future(_build_into(built, ready))
             try:
-                current = await anext(built, None)
-                while current is not None:
-                    if ahead:
-                        following = asyncio.ensure_future(anext(built, None))
-                    await self._deliver(marks, transport, current, lease)
-                    current = await (following if following is not None else anext(built, None))
-                    following = None
+                while (item := await ready.get()) is not None:
+                    if isinstance(item, Exception):
+                        raise item
+                    await self._deliver(marks, transport, item, lease)
             finally:
-                if following is not None:  # left by an error: stop it, and take its outcome
-                    following.cancel()
-                    await asyncio.gather(following, return_exceptions=True)
+                builder.cancel()  # when an error stops the batch (done otherwise)
+                await asyncio.gather(builder, return_exceptions=True)
                 await built.aclose()
         return len(claimed)
 
@@ -456,6 +462,17 @@ class OutboxWorker:
         # Only the holder of the lease may settle the row: a worker whose lease ran out (and whose row
         # another worker took over) must not overwrite the newer outcome.
         await marks.settle(message_id, self.name, values)
+
+
+async def _build_into(built: AsyncGenerator[_Built], ready: asyncio.Queue[_Built | Exception | None]) -> None:
+    """Hand the built messages over in order; an error in building is handed over in turn too."""
+    try:
+        async for item in built:
+            await ready.put(item)
+    except Exception as exc:
+        await ready.put(exc)
+        return
+    await ready.put(None)
 
 
 #: The drivers whose connection runs one UPDATE on its own (see :class:`_Settler`).
