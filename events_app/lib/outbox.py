@@ -448,13 +448,11 @@ class OutboxWorker:
         retry_at: datetime | None = None,
         forget_recipient: bool = False,
     ) -> None:
-        now = utcnow()
         values: dict[str, Any] = {"status": status, "locked_until": None, "locked_by": None}
-        values["updated_at"] = now  # set here: the settler's UPDATE bypasses the column's onupdate
         if error is not None:
             values["last_error"] = error[:4000]
         if status is OutboxStatus.SENT:
-            values["sent_at"] = now
+            values["sent_at"] = values["updated_at"] = utcnow()
         if retry_at is not None:
             values["next_attempt_at"] = retry_at
         if forget_recipient:
@@ -520,6 +518,7 @@ class _Settler:
             await self._executor.execute(statement.values(**values))
             await self._executor.commit()
             return
+        values = {"updated_at": utcnow(), **values}  # the column's onupdate, which SQLAlchemy would add
         compiled = self._compiled(tuple(sorted(values)))
         arguments = {f"v_{name}": value for name, value in values.items()}
         arguments.update(id=message_id, holder=holder)
@@ -527,10 +526,17 @@ class _Settler:
             arguments[name] if process is None else process(arguments[name])
             for name, process in compiled.parameters
         ]
-        if compiled.positional_list:  # aiosqlite: a sequence of parameters
-            await self._driver.execute(compiled.sql, parameters)
-        else:
-            await self._driver.execute(compiled.sql, *parameters)
+        try:
+            if compiled.positional_list:  # aiosqlite: a sequence of parameters
+                await self._driver.execute(compiled.sql, parameters)
+            else:
+                await self._driver.execute(compiled.sql, *parameters)
+        except Exception:
+            # Past SQLAlchemy, which would otherwise not know: the pool must not hand this
+            # connection out again when the failure was the connection's.
+            assert isinstance(self._executor, AsyncConnection)
+            await self._executor.invalidate()
+            raise
 
     def _compiled(self, columns: tuple[str, ...]) -> _DriverStatement:
         dialect = self._dialect
