@@ -107,15 +107,31 @@ def configure_sqlite(engine: AsyncEngine) -> None:
         # Straight to aiosqlite in one call on its thread (a statement through SQLAlchemy is three: make
         # a cursor, execute, close it; each hand-off to aiosqlite's thread costs ~50 us of CPU).
         driver = cast(AdaptedConnection, connection.connection.dbapi_connection)
+        connection.connection.info[_BEGIN_SENT] = True
         driver.run_async(lambda aiosqlite: aiosqlite.execute_fetchall("BEGIN IMMEDIATE"))
 
 
+#: Set when BEGIN is handed to aiosqlite's thread, cleared when the transaction ends through SQLAlchemy.
+_BEGIN_SENT = "sqlite_begin_sent"
+
+
 def rollback_if_open(engine: AsyncEngine) -> None:
-    """A connection back in the pool is rolled back only when a transaction is still open (the engine has
-    ``pool_reset_on_return=None``): after a commit there is nothing to roll back, and the rollback
-    SQLAlchemy would send anyway is one more hand-off to aiosqlite's thread on every request."""
+    """A connection back in the pool is rolled back only when a transaction may still be open (the engine
+    has ``pool_reset_on_return=None``): after a commit there is nothing to roll back, and the rollback
+    SQLAlchemy would send anyway is one more hand-off to aiosqlite's thread on every request.
+
+    "May be open" includes a BEGIN IMMEDIATE still waiting for the write lock on aiosqlite's thread when
+    its task was cancelled: the connection does not know it is in a transaction yet, but will be once the
+    lock comes. The rollback queued behind it on that thread releases the lock at once.
+    """
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_end(connection: Connection) -> None:
+        connection.connection.info.pop(_BEGIN_SENT, None)
 
     @event.listens_for(engine.sync_engine, "reset")
-    def _on_reset(dbapi_connection: Any, _record: ConnectionPoolEntry, state: PoolResetState) -> None:
-        if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+    def _on_reset(dbapi_connection: Any, record: ConnectionPoolEntry, state: PoolResetState) -> None:
+        begin_sent = record.info.pop(_BEGIN_SENT, False)
+        if state.asyncio_safe and (begin_sent or dbapi_connection.driver_connection.in_transaction):
             dbapi_connection.rollback()
