@@ -750,3 +750,53 @@ async def test_erasure_after_a_cancellation_not_yet_sent_still_sends_it(
     assert "METHOD:CANCEL" in calendar.get_content()
     await worker.run_periodic_jobs()
     assert ERASED_EMAIL not in await _every_stored_value(session_maker)
+
+
+async def _search_index_blocks(session_maker: Maker) -> bytes:
+    async with session_maker() as session:
+        blocks = await session.execute(sa.text("SELECT block FROM registrations_search_data"))
+        return b"".join(block or b"" for (block,) in blocks)
+
+
+def _trigrams(text: str) -> set[bytes]:
+    folded = text.casefold().encode()
+    return {folded[start : start + 3] for start in range(len(folded) - 2)}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_erased_names_leave_the_sqlite_search_index(session_maker: Maker, settings: Settings) -> None:
+    """FTS5 only marks a deleted row: its trigrams stay readable in older index segments until merged."""
+    tokens = TokenSettings(secret_key=settings.secret_key, message_id_domain=message_id_domain(settings))
+    event = await _past_event(session_maker, "gone", timedelta(days=settings.retention_days + 1))
+    await add_event(session_maker, slug="live")
+    people = {
+        "gone": ("Zebediah Quuxley", "zebediah.quuxley@hushmail.example.org", "Vortigern Wxyzzy"),
+        "live": ("Xanthippe Jovqz", "xanthippe.jovqz@mail.example.org", "Kqwrtz Bureau"),
+    }
+    for slug, (name, email, institution) in people.items():
+        async with session_maker() as session:
+            form = registration_form(email=email, full_name=name, institution=institution, country="PE")
+            moment = event.starts_at - timedelta(days=2) if slug == "gone" else None
+            result = await RegistrationService(session=session, tokens=tokens).register(
+                slug, schemas.validate(form), now=moment
+            )
+            assert result.registration is not None
+    traces = {slug: set().union(*map(_trigrams, texts)) for slug, texts in people.items()}
+    before = await _search_index_blocks(session_maker)
+    assert all(
+        any(trigram in before for trigram in traces[slug]) for slug in people
+    )  # the check can see them
+
+    async with session_maker() as session:  # retention
+        assert await anonymise_expired(session, settings.retention_days) == 1
+    async with session_maker() as session:  # erasure on request
+        service = RegistrationService(session=session, tokens=tokens)
+        live = await session.scalar(
+            sa.select(Registration).where(Registration.full_name == people["live"][0])
+        )
+        assert live is not None
+        await erase(service, live)
+
+    after = await _search_index_blocks(session_maker)
+    for slug in people:
+        assert not [trigram for trigram in traces[slug] if trigram in after], slug

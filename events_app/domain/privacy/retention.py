@@ -17,7 +17,13 @@ from events_app.db.models import (
 )
 from events_app.domain.accounts.permissions import Principal
 from events_app.domain.audit.services import record
-from events_app.domain.privacy.services import Person, Reason, anonymise_people, scrub_delivered_erasures
+from events_app.domain.privacy.services import (
+    Person,
+    Reason,
+    anonymise_people,
+    merge_search_index,
+    scrub_delivered_erasures,
+)
 from events_app.lib.outbox import PeriodicJob
 from events_app.settings import Settings
 
@@ -50,7 +56,19 @@ async def anonymise_expired(
     if retention_days < 1:
         raise ValueError("retention_days must be at least 1")
     moment = now or datetime.now(UTC)
-    cutoff = moment - timedelta(days=retention_days)
+    total = await _anonymise_batches(
+        session, moment - timedelta(days=retention_days), moment, budget_seconds, batch_size
+    )
+    if total:
+        await merge_search_index(session)
+        await session.commit()
+    return total
+
+
+async def _anonymise_batches(
+    session: AsyncSession, cutoff: datetime, moment: datetime, budget_seconds: float | None, batch_size: int
+) -> int:
+    """The batches of :func:`anonymise_expired`, each committed; returns how many were anonymised."""
     started = time.monotonic()
     total = 0
     while True:
