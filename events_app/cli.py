@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import uvicorn
 
 from events_app.app import make_worker
-from events_app.db import migrate
+from events_app.db import maintenance, migrate
 from events_app.db.engine import make_sqlalchemy_config
 from events_app.db.models import Event, Role
 from events_app.domain.accounts.services import AccountError, AccountService
@@ -53,6 +53,15 @@ def upgrade() -> None:
     """Apply all migrations."""
     migrate.upgrade(get_settings().database_url)
     click.echo("database is at the latest migration")
+
+
+@db.command()
+def compact() -> None:
+    """SQLite: VACUUM the file and rebuild the attendee search index (never VACUUM it bare)."""
+    if asyncio.run(maintenance.compact(get_settings().database_url)):
+        click.echo("database compacted, search index rebuilt")
+    else:
+        click.echo("nothing to do: PostgreSQL's autovacuum keeps the database compact")
 
 
 @main.command("seed-demo")

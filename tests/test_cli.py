@@ -1,18 +1,26 @@
-"""The README's first command: the console script migrates, seeds demo events and serves them."""
+"""The console script: the README's first command (migrate, seed demo events, serve them), accounts and
+upkeep."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
-from conftest import free_port
+import pytest
+from conftest import add_event, free_port, registration_form
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from events_app.domain.events.demo import DEMO_EVENTS
+from events_app.domain.registrations import schemas
+from events_app.domain.registrations.services import RegistrationService, TokenSettings
+from events_app.settings import Settings
 
 EVENTS_APP = shutil.which("events-app", path=str(Path(sys.executable).parent)) or "events-app"
 
@@ -118,3 +126,43 @@ def test_create_user_reads_the_password_from_standard_input(tmp_path: Path) -> N
     )
     assert short.returncode != 0
     assert "at least 12" in short.stderr
+
+
+def _search_index_problem(database: Path) -> str | None:
+    """FTS5's own check of the attendee search index against the registrations (None when in step)."""
+    with closing(sqlite3.connect(database)) as connection:
+        try:
+            connection.execute(
+                "INSERT INTO registrations_search(registrations_search, rank) VALUES ('integrity-check', 1)"
+            )
+        except sqlite3.DatabaseError as error:
+            return str(error)
+    return None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_compact_rebuilds_the_search_index_that_renumbered_rowids_broke(
+    tmp_path: Path, session_maker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """VACUUM may renumber the registrations' rowids, to which SQLite's search index points: ``db compact``
+    vacuums and then rebuilds the index (here the rowids are renumbered by hand, as VACUUM may do)."""
+    await add_event(session_maker)
+    async with session_maker() as session:
+        tokens = TokenSettings(secret_key=settings.secret_key, message_id_domain="test")
+        service = RegistrationService(session=session, tokens=tokens)
+        for email in ("ana.quispe@example.org", "bruno.vargas@example.org"):
+            form = schemas.validate(registration_form(email=email, full_name=email.split("@")[0]))
+            assert (await service.register("launch", form)).registration
+    database = Path(settings.database_url.removeprefix("sqlite+aiosqlite:///"))
+    with closing(sqlite3.connect(database)) as connection:
+        connection.execute("UPDATE registrations SET rowid = rowid + 1000")
+        connection.commit()
+    assert _search_index_problem(database) is not None
+
+    env = {
+        **os.environ,
+        "EVENTS_VAR_DIR": str(tmp_path / "var"),
+        "EVENTS_DATABASE_URL": settings.database_url,
+    }
+    assert "search index rebuilt" in _run("db", "compact", env=env)
+    assert _search_index_problem(database) is None
