@@ -3,10 +3,11 @@
 Run: ``.venv/bin/python bench/bench_checkin.py`` (SQLite then PostgreSQL, about a minute);
 ``--database sqlite|postgresql``; ``--pause-ms 500`` for scanners that wait between scans (a door's
 pace); ``--workers 2`` (or ``--workers 1 2`` for both, side by side) for uvicorn worker processes, the
-README's production set-up, instead of one process. The app runs in a real uvicorn subprocess. 2,000
-scans of 1,000 tickets: every ticket is scanned twice, by two different devices, so half the answers are
-``ok`` and half ``already_checked_in``. Prints p50, p90, p99 and the maximum latency, the throughput,
-the server's CPU time per scan (all its processes) and the load average. The PostgreSQL pool holds one
+README's production set-up, instead of one process. The app runs in a real uvicorn subprocess. After a
+warm-up (100 other tickets scanned once, not measured), 2,000 scans of 1,000 tickets: every ticket is
+scanned twice, by two different devices, so half the answers are ``ok`` and half ``already_checked_in``.
+Prints p50, p90, p99 and the maximum latency, the throughput, the server's CPU time per scan (all its
+processes) and the load average. The PostgreSQL pool holds one
 connection per scanner (``EVENTS_DB_POOL_SIZE=20``). Not part of the test suite.
 """
 
@@ -49,6 +50,9 @@ SECRET = BENCH_SECRET
 TICKETS = 1_000
 SCANNERS = 20
 REQUESTS = 2 * TICKETS
+#: Tickets scanned once each before the measured scans: every scanner's connection and the server's
+#: pool connections are open and warm (as at a door that opened a while ago), and not counted.
+WARM_UP_TICKETS = 5 * SCANNERS
 TARGET_P99_MS = 50
 #: PostgreSQL: a pooled connection for each scanner, as the README advises (connections beyond the pool's
 #: size are opened and closed again on every request that needs one: a new backend process each time).
@@ -74,7 +78,7 @@ async def create_event(engine: AsyncEngine) -> tuple[uuid.UUID, list[str], str]:
         session.add(event)
         await session.flush()
         rows, codes = [], []
-        for index in range(TICKETS):
+        for index in range(TICKETS + WARM_UP_TICKETS):
             registration_id = uuid7()
             code = derive_token(SECRET, TokenPurpose.TICKET, registration_id, 1)
             codes.append(code)
@@ -117,9 +121,10 @@ def registration_row(
     }
 
 
-def scan_requests(event_id: uuid.UUID, token: str, codes: list[str]) -> list[Request]:
-    """Each ticket twice, by two different scanners, in a shuffled order (half ok, half already in)."""
-    scans = [code for _ in range(2) for code in codes]
+def scan_requests(event_id: uuid.UUID, token: str, codes: list[str], times: int = 2) -> list[Request]:
+    """Each ticket ``times`` times, by different scanners, in a shuffled order (with two: half ok, half
+    already in)."""
+    scans = [code for _ in range(times) for code in codes]
     random.Random(7).shuffle(scans)
     headers = {"Authorization": f"Bearer {token}"}
     return [
@@ -145,6 +150,9 @@ async def run(database_url: str, workdir: Path, label: str, pause_ms: float, wor
     load = os.getloadavg()[0]
     try:
         await server.wait_ready()
+        warm_up, codes = scan_requests(event_id, token, codes[TICKETS:], times=1), codes[:TICKETS]
+        warmed = await asyncio.to_thread(run_load, server.url, warm_up, SCANNERS, "warm-up", pause_ms)
+        assert warmed.errors({200}) == 0, server.log_tail(20)
         requests = scan_requests(event_id, token, codes)
         cpu_before = server.cpu_seconds()
         result = await asyncio.to_thread(
@@ -164,7 +172,8 @@ async def run(database_url: str, workdir: Path, label: str, pause_ms: float, wor
     print(f"server CPU {cpu * 1000 / result.count:.1f} ms per scan; {checked_in} check-ins recorded")
     if result.errors({200}):
         print(f"server log (last lines):\n{server.log_tail(20)}")
-    met = result.p99 < TARGET_P99_MS and result.errors({200}) == 0 and checked_in == TICKETS
+    all_in = checked_in == TICKETS + WARM_UP_TICKETS
+    met = result.p99 < TARGET_P99_MS and result.errors({200}) == 0 and all_in
     print(
         f"  {'met' if met else 'NOT MET':>7}  p99 {result.p99:.1f} ms (target < {TARGET_P99_MS} ms), "
         f"{result.errors({200})} errors (target 0)"
