@@ -1,10 +1,12 @@
 """Registration rush: 5,000 people register for one event with 1,000 seats over 64 connections at once.
 
 Run: ``.venv/bin/python bench/bench_registration_rush.py`` (a throwaway PostgreSQL cluster, one to two
-minutes), ``--database sqlite`` or ``--database both``. Needs the PostgreSQL server binaries, like the tests.
+minutes), ``--database sqlite`` or ``--database both``; ``--workers 2`` serves it with two uvicorn worker
+processes (the README's production set-up). Needs the PostgreSQL server binaries, like the tests.
 
-Three endpoints of the same app (one uvicorn worker), measured in the same run and interleaved in ten
-rounds so a noisy neighbour hits all three alike (the ratios judged are the medians of the rounds'):
+Three endpoints of the same app (one uvicorn worker unless ``--workers``), measured in the same run and
+interleaved in ten rounds so a noisy neighbour hits all three alike (the ratios judged are the medians of
+the rounds'):
 
 - ``registration``: the public ``POST /api/events/{slug}/registrations`` on an event with 1,000 seats
   and a waiting list (so the first 1,000 are confirmed and the next 4,000 waitlisted, all answered 201);
@@ -156,7 +158,7 @@ def verdict(met: bool) -> str:
     return "met" if met else "NOT MET"
 
 
-async def run(database_url: str, workdir: Path, label: str) -> bool:
+async def run(database_url: str, workdir: Path, label: str, workers: int = 1) -> bool:
     engine = create_async_engine(database_url)
     phases = [
         Phase("bare insert", "bare", "/api/bench/events/bare/bare", []),
@@ -169,7 +171,9 @@ async def run(database_url: str, workdir: Path, label: str) -> bool:
         ),
     ]
     await create_events(engine, {"bare": None, "rush": SEATS, "rush-nomail": SEATS, "warm-up": None})
-    server = AppServer(workdir, database_url, extra_env=SERVER_ENV)
+    # The client connections are shared out among the processes, and so are the pooled connections.
+    pool = {"EVENTS_DB_POOL_SIZE": str(-(-CONNECTIONS // workers))}
+    server = AppServer(workdir, database_url, extra_env={**SERVER_ENV, **pool}, workers=workers)
     try:
         await server.wait_ready()
         # Warm-up (compiled-statement caches, pools, templates) on other rows than the measured ones.
@@ -195,7 +199,11 @@ async def run(database_url: str, workdir: Path, label: str) -> bool:
         server.stop()
         await engine.dispose()
 
-    print(f"\n== {label}: {REGISTRANTS} registrants per endpoint, {CONNECTIONS} connections, {ROUNDS} rounds")
+    shape = f"{workers} uvicorn workers" if workers > 1 else "one process"
+    print(
+        f"\n== {label}, {shape}: {REGISTRANTS} registrants per endpoint, {CONNECTIONS} connections, "
+        f"{ROUNDS} rounds"
+    )
     for result in (bare, full, mailless):
         print(result.line())
     for phase in phases:
@@ -241,7 +249,7 @@ async def run(database_url: str, workdir: Path, label: str) -> bool:
     return all(met for _, met in checks)
 
 
-async def main(database: str) -> None:
+async def main(database: str, workers: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-rush-") as folder:
         workdir = Path(folder)
         if database in ("postgresql", "both"):
@@ -249,11 +257,11 @@ async def main(database: str) -> None:
                 cluster.create_database("bench")
                 url = cluster.url("bench")
                 await asyncio.to_thread(migrate.upgrade, url)
-                await run(url, workdir, "PostgreSQL")
+                await run(url, workdir, "PostgreSQL", workers)
         if database in ("sqlite", "both"):
             url = f"sqlite+aiosqlite:///{workdir}/bench-{uuid.uuid4().hex[:8]}.sqlite3"
             await asyncio.to_thread(migrate.upgrade, url)
-            await run(url, workdir, "SQLite")
+            await run(url, workdir, "SQLite", workers)
 
 
 if __name__ == "__main__":
@@ -261,8 +269,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", choices=["postgresql", "sqlite", "both"], default="postgresql")
     parser.add_argument("--scale", type=float, default=1.0, help="shrink seats and registrants (a quick try)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (the README's production set-up)"
+    )
     arguments = parser.parse_args()
     SEATS, REGISTRANTS = round(SEATS * arguments.scale), round(REGISTRANTS * arguments.scale)
     started = time.perf_counter()
-    asyncio.run(main(arguments.database))
+    asyncio.run(main(arguments.database, arguments.workers))
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
