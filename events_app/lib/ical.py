@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache, lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress, vText
@@ -371,17 +372,7 @@ def _event(invite: InviteData, *, stamp: datetime, cancelled: bool, with_attende
     _check(invite)
     event = Event()
     _add_own_properties(event, invite, stamp=stamp, with_attendee=with_attendee)
-    _add_shared_properties(
-        event,
-        invite.summary,
-        invite.location,
-        invite.starts_at,
-        invite.ends_at,
-        invite.timezone,
-        invite.organizer_email,
-        invite.organizer_name,
-        cancelled,
-    )
+    _add_shared_properties(event, _SharedProperties.of(invite, cancelled))
     return event
 
 
@@ -397,18 +388,35 @@ def _add_own_properties(event: Event, invite: InviteData, *, stamp: datetime, wi
         event.add("URL", _checked_address(invite.url, "url"))
 
 
-def _add_shared_properties(
-    event: Event,
-    summary: str,
-    location: str,
-    starts_at: datetime,
-    ends_at: datetime,
-    tzid: str,
-    organizer_email: str,
-    organizer_name: str,
-    cancelled: bool,
-) -> None:
+class _SharedProperties(NamedTuple):
+    """What every invite to the same event (in one language) has in common."""
+
+    summary: str
+    location: str
+    starts_at: datetime
+    ends_at: datetime
+    tzid: str
+    organizer_email: str
+    organizer_name: str
+    cancelled: bool
+
+    @classmethod
+    def of(cls, invite: InviteData, cancelled: bool) -> _SharedProperties:
+        return cls(
+            invite.summary,
+            invite.location,
+            invite.starts_at,
+            invite.ends_at,
+            invite.timezone,
+            invite.organizer_email,
+            invite.organizer_name,
+            cancelled,
+        )
+
+
+def _add_shared_properties(event: Event, shared: _SharedProperties) -> None:
     """The properties every invite to the same event (in one language) has in common."""
+    summary, location, starts_at, ends_at, tzid, organizer_email, organizer_name, cancelled = shared
     event.add("DTSTART", _local(starts_at, tzid))
     event.add("DTEND", _local(ends_at, tzid))
     event.add("SUMMARY", _text(summary))
@@ -438,21 +446,10 @@ def _content_lines(component: Event) -> dict[str, bytes]:
 
 
 @lru_cache(maxsize=512)
-def _shared_lines(
-    summary: str,
-    location: str,
-    starts_at: datetime,
-    ends_at: datetime,
-    tzid: str,
-    organizer_email: str,
-    organizer_name: str,
-    cancelled: bool,
-) -> dict[str, bytes]:
+def _shared_lines(shared: _SharedProperties) -> dict[str, bytes]:
     """The shared properties' lines, serialized once per event and language (every email has an invite)."""
     event = Event()
-    _add_shared_properties(
-        event, summary, location, starts_at, ends_at, tzid, organizer_email, organizer_name, cancelled
-    )
+    _add_shared_properties(event, shared)
     return _content_lines(event)
 
 
@@ -462,16 +459,7 @@ def _vevent(invite: InviteData, *, stamp: datetime, cancelled: bool, with_attend
     own = Event()
     _add_own_properties(own, invite, stamp=stamp, with_attendee=with_attendee)
     lines = {
-        **_shared_lines(
-            invite.summary,
-            invite.location,
-            invite.starts_at,
-            invite.ends_at,
-            invite.timezone,
-            invite.organizer_email,
-            invite.organizer_name,
-            cancelled,
-        ),
+        **_shared_lines(_SharedProperties.of(invite, cancelled)),
         **_content_lines(own),
     }
     ordered = canonsort_keys(lines, Event.canonical_order)  # icalendar's own order of properties
