@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 import json
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -800,3 +802,10 @@ async def test_erased_names_leave_the_sqlite_search_index(session_maker: Maker, 
     after = await _search_index_blocks(session_maker)
     for slug in people:
         assert not [trigram for trigram in traces[slug] if trigram in after], slug
+
+    # Nor in the file's freed space (the erased person's cancellation mail still holds the other's address).
+    database = settings.database_url.removeprefix("sqlite+aiosqlite:///")
+    with closing(sqlite3.connect(database)) as connection:
+        assert connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0  # not busy
+    stored = Path(database).read_bytes().lower()
+    assert not [text for text in people["gone"] if text.lower().encode() in stored]
